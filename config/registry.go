@@ -1,0 +1,274 @@
+package config
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/urbanwatch/urbanwatch/telemetry"
+)
+
+// Registry is the set of devices allowed to publish, loaded from the registry
+// file. It is immutable once loaded and safe for concurrent use.
+type Registry struct {
+	// Devices lists the individually registered devices.
+	Devices []Device `yaml:"devices"`
+	// Fleets lists bulk-provisioned device ranges whose secrets are derived
+	// from one fleet key (see Fleet).
+	Fleets []Fleet `yaml:"fleets"`
+
+	byID  map[string]*Device
+	byCN  map[string]*Device
+	path  string
+	lines map[*Device]int
+}
+
+// Device is one registered device.
+type Device struct {
+	// ID is the device id: the {device} segment of its topics and its MQTT
+	// username. Letters, digits, '-', '_' and '.', at most 64 characters.
+	ID string `yaml:"id"`
+	// Class is "trucks" or "gauges".
+	Class telemetry.Class `yaml:"class"`
+	// SecretHash is the device secret as "sha256:<salt hex>:<hash hex>",
+	// made by HashSecret. Empty means the device may only authenticate
+	// with a TLS client certificate.
+	SecretHash string `yaml:"secret_hash"`
+	// CertCN is the TLS client certificate common name that identifies the
+	// device; empty means the ID.
+	CertCN string `yaml:"cert_cn"`
+
+	fleet *Fleet
+}
+
+// Fleet is a range of devices named Prefix followed by a zero-padded number
+// from 1 to Count (Width digits). Each device's secret is
+// hex(HMAC-SHA256(fleet key, device id)), the derivation used by group
+// enrollments in cloud IoT device provisioning: the factory flashes each
+// terminal with its derived secret and only the fleet key is kept here.
+type Fleet struct {
+	Prefix string          `yaml:"prefix"`
+	Class  telemetry.Class `yaml:"class"`
+	Count  int             `yaml:"count"`
+	Width  int             `yaml:"width"`
+	// Key is the fleet key; KeyFile names a file that holds it instead
+	// (relative paths are relative to the registry file).
+	Key     string `yaml:"key"`
+	KeyFile string `yaml:"key_file"`
+}
+
+// DeviceID returns the id of the fleet's n-th device (1-based).
+func (f *Fleet) DeviceID(n int) string {
+	return fmt.Sprintf("%s%0*d", f.Prefix, f.Width, n)
+}
+
+// Secret returns the derived secret of device id in the fleet.
+func (f *Fleet) Secret(id string) string {
+	m := hmac.New(sha256.New, []byte(f.Key))
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// LoadRegistry reads and validates a registry file. Unknown keys, duplicate
+// ids and bad values are errors that name the file and line.
+func LoadRegistry(path string) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	return ParseRegistry(path, data)
+}
+
+// ParseRegistry is LoadRegistry on bytes already read; path is used in error
+// messages and to resolve key files.
+func ParseRegistry(path string, data []byte) (*Registry, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	r := &Registry{path: path}
+	if err := decodeStrict(path, data, r); err != nil {
+		return nil, err
+	}
+	lines := entryLines(&root, "devices")
+	fleetLines := entryLines(&root, "fleets")
+	var errs []string
+	bad := func(line int, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("%s:%d: %s", path, line, fmt.Sprintf(format, args...)))
+	}
+	r.byID = make(map[string]*Device)
+	r.byCN = make(map[string]*Device)
+	r.lines = make(map[*Device]int)
+	add := func(d *Device, line int) {
+		if !deviceIDPattern.MatchString(d.ID) {
+			bad(line, "device id %q: want 1-64 of A-Z a-z 0-9 . _ -", d.ID)
+			return
+		}
+		if d.Class != telemetry.ClassTruck && d.Class != telemetry.ClassGauge {
+			bad(line, "device %s: class %q: want trucks or gauges", d.ID, d.Class)
+		}
+		if prev, dup := r.byID[d.ID]; dup {
+			bad(line, "device %s: already registered at line %d", d.ID, r.lines[prev])
+			return
+		}
+		r.byID[d.ID] = d
+		r.lines[d] = line
+		cn := d.CertCN
+		if cn == "" {
+			cn = d.ID
+		}
+		if d.fleet == nil {
+			r.byCN[cn] = d
+		}
+	}
+	for i := range r.Devices {
+		d := &r.Devices[i]
+		line := lineAt(lines, i)
+		if d.SecretHash != "" {
+			if _, _, err := parseHash(d.SecretHash); err != nil {
+				bad(line, "device %s: secret_hash: %v", d.ID, err)
+			}
+		}
+		add(d, line)
+	}
+	for i := range r.Fleets {
+		f := &r.Fleets[i]
+		line := lineAt(fleetLines, i)
+		if f.KeyFile != "" {
+			if f.Key != "" {
+				bad(line, "fleet %s: key and key_file are exclusive", f.Prefix)
+			}
+			kp := f.KeyFile
+			if !filepath.IsAbs(kp) {
+				kp = filepath.Join(filepath.Dir(path), kp)
+			}
+			k, err := os.ReadFile(kp)
+			if err != nil {
+				bad(line, "fleet %s: key_file: %v", f.Prefix, err)
+			}
+			f.Key = strings.TrimSpace(string(k))
+		}
+		if len(f.Key) < 16 {
+			bad(line, "fleet %s: key must be at least 16 characters", f.Prefix)
+		}
+		if f.Count < 1 || f.Count > 1_000_000 {
+			bad(line, "fleet %s: count %d: want 1 to 1000000", f.Prefix, f.Count)
+			continue
+		}
+		if f.Width == 0 {
+			f.Width = len(fmt.Sprint(f.Count))
+		}
+		for n := 1; n <= f.Count; n++ {
+			add(&Device{ID: f.DeviceID(n), Class: f.Class, fleet: f}, line)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid registry:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return r, nil
+}
+
+// Len returns the number of registered devices, fleets expanded.
+func (r *Registry) Len() int { return len(r.byID) }
+
+// Lookup returns the device registered under id.
+func (r *Registry) Lookup(id string) (*Device, bool) {
+	d, ok := r.byID[id]
+	return d, ok
+}
+
+// LookupCN returns the device whose TLS client certificate carries the
+// common name cn. Fleet devices are matched by id.
+func (r *Registry) LookupCN(cn string) (*Device, bool) {
+	if d, ok := r.byCN[cn]; ok {
+		return d, true
+	}
+	d, ok := r.byID[cn]
+	if ok && d.fleet == nil && d.CertCN != "" && d.CertCN != cn {
+		return nil, false
+	}
+	return d, ok
+}
+
+// Authenticate reports whether secret is the secret of device id. It takes
+// the same time whether the id exists or not.
+func (r *Registry) Authenticate(id, secret string) (*Device, bool) {
+	d, ok := r.byID[id]
+	if !ok {
+		_ = VerifySecret("sha256:00:0000000000000000000000000000000000000000000000000000000000000000", secret)
+		return nil, false
+	}
+	if d.fleet != nil {
+		want := d.fleet.Secret(id)
+		return d, subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
+	}
+	if d.SecretHash == "" {
+		return d, false
+	}
+	return d, VerifySecret(d.SecretHash, secret)
+}
+
+// AllDevices calls fn for every registered device, fleets expanded, with the
+// device's secret where the registry can derive it (fleet devices) or "".
+// The simulator uses it to log in as the demo devices.
+func (r *Registry) AllDevices(fn func(d *Device, secret string)) {
+	for i := range r.Devices {
+		fn(&r.Devices[i], "")
+	}
+	for i := range r.Fleets {
+		f := &r.Fleets[i]
+		for n := 1; n <= f.Count; n++ {
+			id := f.DeviceID(n)
+			fn(r.byID[id], f.Secret(id))
+		}
+	}
+}
+
+// HashSecret returns the registry form of a device secret: a random 16-byte
+// salt and SHA-256(salt || secret). Device secrets are random tokens of at
+// least 128 bits, so a fast hash is enough; what it protects against is a
+// leaked registry file handing out working credentials.
+func HashSecret(secret string) string {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	sum := sha256.Sum256(append(salt, secret...))
+	return "sha256:" + hex.EncodeToString(salt) + ":" + hex.EncodeToString(sum[:])
+}
+
+// VerifySecret reports whether secret matches a hash made by HashSecret, in
+// constant time.
+func VerifySecret(hash, secret string) bool {
+	salt, want, err := parseHash(hash)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256(append(salt, secret...))
+	return subtle.ConstantTimeCompare(sum[:], want) == 1
+}
+
+func parseHash(h string) (salt, sum []byte, err error) {
+	parts := strings.Split(h, ":")
+	if len(parts) != 3 || parts[0] != "sha256" {
+		return nil, nil, fmt.Errorf("want sha256:<salt hex>:<hash hex>")
+	}
+	if salt, err = hex.DecodeString(parts[1]); err != nil {
+		return nil, nil, fmt.Errorf("salt: %w", err)
+	}
+	if sum, err = hex.DecodeString(parts[2]); err != nil || len(sum) != sha256.Size {
+		return nil, nil, fmt.Errorf("hash: want 64 hex digits")
+	}
+	return salt, sum, nil
+}
