@@ -272,3 +272,28 @@ func parseHash(h string) (salt, sum []byte, err error) {
 	}
 	return salt, sum, nil
 }
+
+// AuthenticatePassword reports whether secret is device id's secret.
+func (r *Registry) AuthenticatePassword(id, secret string) bool {
+	_, ok := r.Authenticate(id, secret)
+	return ok
+}
+
+// IdentifyCN returns the id of the device whose client certificate carries
+// common name cn.
+func (r *Registry) IdentifyCN(cn string) (string, bool) {
+	d, ok := r.LookupCN(cn)
+	if !ok {
+		return "", false
+	}
+	return d.ID, true
+}
+
+// Class returns the class of a registered device.
+func (r *Registry) Class(id string) (telemetry.Class, bool) {
+	d, ok := r.byID[id]
+	if !ok {
+		return "", false
+	}
+	return d.Class, true
+}

@@ -1,0 +1,44 @@
+# urbanwatch — see README.md.
+GO        ?= go
+BIN       := bin/urbanwatch
+CACHE     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/urbanwatch
+INFLUXD   := $(CACHE)/bin/influxd
+PKGS      := ./...
+
+.PHONY: all build run test check vet bench influxd clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/urbanwatch
+
+## run: the whole system on embedded defaults with simulated Weifang traffic.
+run: build
+	$(BIN) serve -config deploy/demo/urbanwatch.yaml -demo
+
+## test: formatting, vet, and every test with the race detector.
+test: vet
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## check: validate the demo configuration and registry.
+check: build
+	$(BIN) check -config deploy/demo/urbanwatch.yaml
+
+## bench: the benchmarks behind docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./ingest/ ./storage/spool/
+	$(GO) test -run '^$$' -bench . -benchtime 500000x -timeout 30m ./storage/influx/
+	$(GO) test -run '^$$' -bench . -benchtime 200000x -timeout 30m ./app/
+
+## influxd: build InfluxDB 1.8.10 once into the cache (make run does this itself).
+influxd: $(INFLUXD)
+$(INFLUXD):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+clean:
+	rm -rf bin data

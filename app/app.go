@@ -1,0 +1,303 @@
+// Package app wires urbanwatch's pipeline. It is the one file where the whole
+// flow reads top to bottom:
+//
+//	device --MQTT--> broker (or external client) --> ingest --> spool --> influx writer --> InfluxDB
+//
+// Sinks start before sources and stop after them: the spool opens first and
+// closes last, the broker opens last and closes first, so nothing is accepted
+// that has nowhere to go.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/ingest"
+	"github.com/urbanwatch/urbanwatch/ingest/broker"
+	"github.com/urbanwatch/urbanwatch/storage/influx"
+	"github.com/urbanwatch/urbanwatch/storage/spool"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	Config   *config.Config
+	Registry *config.Registry
+	Logger   zerolog.Logger
+	// Registry for metrics; nil creates one with Go and process collectors.
+	Metrics *prometheus.Registry
+	// Ready, when set, is called once every listener is open, with the app
+	// (to read its addresses).
+	Ready func(*App)
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// App is a running urbanwatch.
+type App struct {
+	o        Options
+	cfg      *config.Config
+	log      zerolog.Logger
+	metrics  *prometheus.Registry
+	spool    *spool.Spool
+	dead     *ingest.DeadLetters
+	ingester *ingest.Ingester
+	broker   *broker.Broker
+	client   *ingest.Client
+	writer   *influx.Writer
+	managed  *influx.Managed
+	http     net.Listener
+	influx   string
+	ready    atomic.Bool
+}
+
+// spoolStore adapts the spool to the Store ingest declares.
+type spoolStore struct{ s *spool.Spool }
+
+func (s spoolStore) Submit(p []byte) ingest.Waiter { return s.s.Submit(p) }
+
+// New opens the durable parts (spool, dead letters) and builds the rest.
+// Nothing listens until Run.
+func New(o Options) (a *App, err error) {
+	if o.Config == nil || o.Registry == nil {
+		return nil, errors.New("app: Config and Registry are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry()
+		o.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	cfg := o.Config
+	a = &App{o: o, cfg: cfg, log: o.Logger, metrics: o.Metrics}
+	defer func() {
+		if err != nil {
+			a.closeStores()
+		}
+	}()
+	a.spool, err = spool.Open(spool.Options{
+		Dir:          filepath.Join(cfg.DataDir, "spool"),
+		SegmentBytes: int64(cfg.Spool.SegmentBytes),
+		MaxBytes:     int64(cfg.Spool.MaxBytes),
+		WarnRatio:    cfg.Spool.WarnRatio,
+		Logger:       o.Logger.With().Str("component", "spool").Logger(),
+		Registerer:   o.Metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	a.dead, err = ingest.OpenDeadLetters(ingest.DeadLetterOptions{
+		Dir:        filepath.Join(cfg.DataDir, "deadletters"),
+		MaxBytes:   int64(cfg.Ingest.DeadLetterBytes),
+		MaxFiles:   cfg.Ingest.DeadLetterFiles,
+		Logger:     o.Logger.With().Str("component", "deadletters").Logger(),
+		Registerer: o.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.ingester, err = ingest.New(ingest.Options{
+		Devices:     o.Registry,
+		Store:       spoolStore{a.spool},
+		DeadLetters: a.dead,
+		Now:         o.Now,
+		MaxPayload:  cfg.Ingest.MaxPayloadBytes,
+		MaxFuture:   cfg.Ingest.MaxFuture,
+		MaxAge:      cfg.Ingest.MaxAge,
+		LateAfter:   cfg.Ingest.LateAfter,
+		Logger:      o.Logger.With().Str("component", "ingest").Logger(),
+		Registerer:  o.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Redeliveries of messages stored before a restart must still be
+	// recognised: rebuild the dedup window from what the spool retains.
+	seeded := 0
+	if err := a.spool.Scan(func(p []byte) error {
+		if a.ingester.Seed(p) == nil {
+			seeded++
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("seed dedup from spool: %w", err)
+	}
+	a.log.Info().Int("records", seeded).Msg("dedup window rebuilt from the spool")
+	if ext := cfg.MQTT.External; ext.URL != "" {
+		a.client, err = ingest.NewClient(a.ingester, ingest.ClientOptions{
+			URL: ext.URL, ClientID: ext.ClientID, Username: ext.Username, Password: ext.Password,
+			MaxInflight: ext.MaxInflight,
+			Logger:      o.Logger.With().Str("component", "mqtt-client").Logger(),
+			Registerer:  o.Metrics,
+		})
+	} else {
+		a.broker, err = broker.New(broker.Options{
+			TCPAddr: cfg.MQTT.Listen, TLSAddr: cfg.MQTT.TLSListen,
+			TLSCertFile: cfg.MQTT.TLSCert, TLSKeyFile: cfg.MQTT.TLSKey, ClientCAFile: cfg.MQTT.ClientCA,
+			MaxPacketBytes: cfg.MQTT.MaxPacketBytes,
+			Devices:        o.Registry,
+			Ingest:         a.ingester,
+			Logger:         o.Logger.With().Str("component", "broker").Logger(),
+			Registerer:     o.Metrics,
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Run starts InfluxDB (if managed), the writer, the HTTP server and the
+// broker or external client, and blocks until ctx is done or a component
+// fails. On return everything is stopped and the spool is closed.
+func (a *App) Run(ctx context.Context) (err error) {
+	defer a.closeStores()
+	cfg := a.cfg
+	a.influx = cfg.Influx.URL
+	if a.influx == "" {
+		a.managed, err = influx.StartManaged(ctx, influx.ManagedOptions{
+			DataDir:  filepath.Join(cfg.DataDir, "influxdb"),
+			Database: cfg.Influx.Database,
+			Install:  true,
+			Logger:   a.log.With().Str("component", "influxd").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("start managed influxdb: %w", err)
+		}
+		defer a.managed.Stop()
+		a.influx = a.managed.URL()
+	}
+	cursor, err := a.spool.Cursor("influx")
+	if err != nil {
+		return fmt.Errorf("spool cursor: %w", err)
+	}
+	a.writer, err = influx.NewWriter(cursor, influx.Options{
+		URL: a.influx, Token: cfg.Influx.Token, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket(),
+		BatchLines: cfg.Influx.BatchLines, Timeout: cfg.Influx.Timeout,
+		Logger:     a.log.With().Str("component", "influx").Logger(),
+		Registerer: a.metrics,
+		// reason is "<code>: <detail>", code undecodable or refused.
+		Rejected: func(reason string, rec []byte) {
+			code, detail, _ := strings.Cut(reason, ": ")
+			a.dead.Put(a.o.Now(), ingest.Reason("influx_"+code), detail, "", "", rec)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	a.http, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+
+	// Sinks first: the writer drains whatever the spool holds already.
+	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriter()
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- a.writer.Run(writerCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(a.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	if a.broker != nil {
+		if err := a.broker.Start(); err != nil {
+			return err
+		}
+		g.Go(func() error { return a.broker.Run(gctx) })
+	} else {
+		g.Go(func() error { return a.client.Run(gctx) })
+	}
+	g.Go(func() error {
+		select {
+		case err := <-writerDone:
+			if err != nil {
+				return fmt.Errorf("influx writer: %w", err)
+			}
+			return errors.New("influx writer stopped")
+		case <-gctx.Done():
+			return nil
+		}
+	})
+	a.ready.Store(true)
+	a.log.Info().Str("mqtt", a.MQTTAddr()).Str("http", a.HTTPAddr()).Str("influx", a.influx).
+		Str("data_dir", cfg.DataDir).Msg("urbanwatch is running")
+	if a.o.Ready != nil {
+		a.o.Ready(a)
+	}
+	err = g.Wait()
+	a.ready.Store(false)
+	// Sources are stopped; let the writer finish its current batch.
+	stopWriter()
+	select {
+	case <-writerDone:
+	case <-time.After(10 * time.Second):
+		a.log.Warn().Msg("influx writer did not stop in 10s; the spool keeps its records")
+	}
+	return err
+}
+
+func (a *App) closeStores() {
+	if a.dead != nil {
+		a.dead.Close()
+		a.dead = nil
+	}
+	if a.spool != nil {
+		if err := a.spool.Close(); err != nil {
+			a.log.Error().Err(err).Msg("close spool")
+		}
+		a.spool = nil
+	}
+}
+
+// MQTTAddr returns the embedded broker's TCP address, or the external
+// broker's URL.
+func (a *App) MQTTAddr() string {
+	if a.broker != nil {
+		return a.broker.Addr()
+	}
+	return a.cfg.MQTT.External.URL
+}
+
+// HTTPAddr returns the address /metrics, /healthz and /readyz are served on.
+func (a *App) HTTPAddr() string {
+	if a.http == nil {
+		return ""
+	}
+	return a.http.Addr().String()
+}
+
+// InfluxURL returns the InfluxDB the writer drains to.
+func (a *App) InfluxURL() string { return a.influx }
+
+// DeadLetterPath returns the current dead-letter file.
+func (a *App) DeadLetterPath() string { return a.dead.Path() }
+
+// Ingester returns the ingest stage (tests feed it directly).
+func (a *App) Ingester() *ingest.Ingester { return a.ingester }
+
+// Broker returns the embedded broker, or nil in external mode.
+func (a *App) Broker() *broker.Broker { return a.broker }

@@ -1,0 +1,45 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes serves the operational endpoints:
+//
+//	/metrics  Prometheus metrics
+//	/healthz  200 while the process serves HTTP
+//	/readyz   200 while devices' messages can be accepted (listeners up, spool
+//	          below its ceiling); 503 with the reason otherwise. InfluxDB being
+//	          down does not make urbanwatch unready: the spool holds the data.
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := a.spool.Stats()
+		body := map[string]any{
+			"mqtt":              a.MQTTAddr(),
+			"spool_bytes":       st.Bytes,
+			"spool_usage_ratio": st.UsageRatio,
+			"influx":            a.influx,
+			"running":           a.ready.Load(),
+		}
+		code := http.StatusOK
+		switch {
+		case !a.ready.Load():
+			code, body["reason"] = http.StatusServiceUnavailable, "starting or stopping"
+		case st.UsageRatio >= 1:
+			code, body["reason"] = http.StatusServiceUnavailable, "spool at its disk ceiling: InfluxDB is not draining it"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(body)
+	})
+	return mux
+}

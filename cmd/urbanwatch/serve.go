@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/urbanwatch/urbanwatch/app"
+	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/simulators"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "urbanwatch.yaml", "configuration file")
+	mqttURL := fs.String("mqtt-url", "", "ingest from this external broker (tcp://host:1883) instead of the embedded one")
+	mqttListen := fs.String("mqtt-listen", "", "embedded broker TCP address (overrides mqtt.listen)")
+	influxURL := fs.String("influx-url", "", "InfluxDB URL (overrides influx.url; empty runs a managed one)")
+	httpListen := fs.String("http", "", "address for /metrics, /healthz, /readyz (overrides http.listen)")
+	dataDir := fs.String("data-dir", "", "spool, dead letters and managed InfluxDB (overrides data_dir)")
+	demo := fs.Bool("demo", false, "also run the simulator against the embedded broker")
+	demoTrucks := fs.Int("demo-trucks", 200, "with -demo: simulated trucks")
+	demoRain := fs.Int("demo-rain-gauges", 20, "with -demo: simulated rain gauges")
+	demoDepth := fs.Int("demo-depth-points", 10, "with -demo: simulated water-depth points")
+	demoStorm := fs.Bool("demo-storm", true, "with -demo: a rainstorm crosses the city")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, reg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&cfg.MQTT.External.URL, *mqttURL},
+		{&cfg.MQTT.Listen, *mqttListen}, {&cfg.Influx.URL, *influxURL}, {&cfg.HTTP.Listen, *httpListen},
+		{&cfg.DataDir, *dataDir}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	started := make(chan *app.App, 1)
+	a, err := app.New(app.Options{Config: cfg, Registry: reg, Logger: log,
+		Ready: func(a *app.App) { started <- a }})
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-started:
+		}
+		printBanner(stdout, a, cfg, *demo, *demoTrucks, *demoRain, *demoDepth)
+		if !*demo {
+			return nil
+		}
+		if a.Broker() == nil {
+			return fmt.Errorf("-demo needs the embedded broker")
+		}
+		err := simulators.Run(gctx, simulators.Options{
+			Broker: "tcp://" + a.MQTTAddr(), Registry: reg,
+			Trucks: *demoTrucks, RainGauges: *demoRain, DepthPoints: *demoDepth,
+			Storm: *demoStorm, Seed: time.Now().UnixNano(),
+			Logger: log.With().Str("component", "sim").Logger().Level(max(log.GetLevel(), zerolog.WarnLevel)),
+		})
+		if gctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+func printBanner(w io.Writer, a *app.App, cfg *config.Config, demo bool, trucks, rain, depth int) {
+	mqtt := "tcp://" + a.MQTTAddr() + "   (embedded broker; devices log in with their id and secret)"
+	if a.Broker() == nil {
+		mqtt = a.MQTTAddr() + "   (external broker)"
+	}
+	fmt.Fprintf(w, `
+urbanwatch is running. Ctrl-C stops it.
+  MQTT          %s
+  metrics       http://%s/metrics
+  readiness     http://%s/readyz
+  InfluxDB      %s   database %q
+  dead letters  %s
+`, mqtt, a.HTTPAddr(), a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database, a.DeadLetterPath())
+	if demo {
+		fmt.Fprintf(w, "  simulation    %d trucks, %d rain gauges, %d depth points around Weifang\n", trucks, rain, depth)
+	}
+	fmt.Fprintf(w, `
+Look at what arrives:
+  curl -s http://%s/metrics | grep -E '^urbanwatch_(ingest|influx|spool)_'
+  curl -sG %s/query --data-urlencode db=%s --data-urlencode 'q=SELECT count(lat) FROM truck_gps'
+
+`, a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database)
+}

@@ -1,0 +1,260 @@
+// Package config loads urbanwatch's service configuration and its device
+// registry from YAML. Loading is strict: unknown keys, bad values and
+// inconsistent settings are errors that name the file and, where they can,
+// the line; defaults fill what is left out, and Validate checks the rest.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the service configuration (urbanwatch.yaml). Relative paths in it
+// are relative to the file's folder.
+type Config struct {
+	// Registry is the device registry file.
+	Registry string `yaml:"registry"`
+	// DataDir holds the spool, the dead letters and a managed InfluxDB.
+	DataDir string     `yaml:"data_dir"`
+	Log     LogConfig  `yaml:"log"`
+	HTTP    HTTPConfig `yaml:"http"`
+	MQTT    MQTTConfig `yaml:"mqtt"`
+	Ingest  Ingest     `yaml:"ingest"`
+	Spool   Spool      `yaml:"spool"`
+	Influx  Influx     `yaml:"influx"`
+
+	path string
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // json (default) or console
+}
+
+// HTTPConfig sets the HTTP listener for /metrics, /healthz and /readyz.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:8080
+}
+
+// MQTTConfig sets the embedded broker, or an external one.
+type MQTTConfig struct {
+	Listen         string   `yaml:"listen"`     // embedded broker TCP; default 127.0.0.1:1883
+	TLSListen      string   `yaml:"tls_listen"` // embedded broker TLS; "" for none
+	TLSCert        string   `yaml:"tls_cert"`
+	TLSKey         string   `yaml:"tls_key"`
+	ClientCA       string   `yaml:"client_ca"` // verify device certificates; CN names the device
+	MaxPacketBytes int      `yaml:"max_packet_bytes"`
+	External       External `yaml:"external"`
+}
+
+// External selects external broker mode when URL is set: urbanwatch then runs
+// no broker of its own and subscribes to the external one.
+type External struct {
+	URL          string `yaml:"url"` // tcp://host:1883, ssl://host:8883
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	MaxInflight  int    `yaml:"max_inflight"`
+}
+
+// Ingest sets validation limits.
+type Ingest struct {
+	MaxPayloadBytes int           `yaml:"max_payload_bytes"` // default 4096
+	MaxFuture       time.Duration `yaml:"max_future"`        // default 5m
+	MaxAge          time.Duration `yaml:"max_age"`           // default 168h
+	LateAfter       time.Duration `yaml:"late_after"`        // default 1m
+	DeadLetterBytes ByteSize      `yaml:"deadletter_bytes"`  // per file; default 16MiB
+	DeadLetterFiles int           `yaml:"deadletter_files"`  // rotated files kept; default 4
+}
+
+// Spool sets the on-disk queue in front of InfluxDB.
+type Spool struct {
+	SegmentBytes ByteSize `yaml:"segment_bytes"` // default 64MiB
+	MaxBytes     ByteSize `yaml:"max_bytes"`     // disk ceiling; default 10GiB
+	WarnRatio    float64  `yaml:"warn_ratio"`    // default 0.8
+}
+
+// Influx sets where records are stored. An empty URL runs a managed InfluxDB
+// 1.8.10 on 127.0.0.1 under DataDir, built on first use.
+type Influx struct {
+	URL             string        `yaml:"url"`
+	Token           string        `yaml:"token"` // "user:password" for InfluxDB 1.8 with auth
+	TokenFile       string        `yaml:"token_file"`
+	Org             string        `yaml:"org"`
+	Database        string        `yaml:"database"`         // default urbanwatch
+	RetentionPolicy string        `yaml:"retention_policy"` // default autogen
+	BatchLines      int           `yaml:"batch_lines"`      // default 5000
+	Timeout         time.Duration `yaml:"timeout"`          // default 30s
+}
+
+// Bucket returns the v2-API bucket name, "database/retention_policy".
+func (i Influx) Bucket() string { return i.Database + "/" + i.RetentionPolicy }
+
+// ByteSize is a size in bytes, written as an integer or with a unit: 512KiB,
+// 64MiB, 10GiB (also KB, MB, GB as powers of 1,000).
+type ByteSize int64
+
+// UnmarshalText parses a size with an optional unit.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("size %q: want a whole number of bytes, optionally with KiB, MiB, GiB", text)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// Default returns the configuration used when a key is left out.
+func Default() *Config {
+	return &Config{
+		DataDir: "data",
+		Log:     LogConfig{Level: "info", Format: "json"},
+		HTTP:    HTTPConfig{Listen: "127.0.0.1:8080"},
+		MQTT: MQTTConfig{Listen: "127.0.0.1:1883", MaxPacketBytes: 64 << 10,
+			External: External{ClientID: "urbanwatch-ingest", MaxInflight: 1000}},
+		Ingest: Ingest{MaxPayloadBytes: 4096, MaxFuture: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
+			LateAfter: time.Minute, DeadLetterBytes: 16 << 20, DeadLetterFiles: 4},
+		Spool:  Spool{SegmentBytes: 64 << 20, MaxBytes: 10 << 30, WarnRatio: 0.8},
+		Influx: Influx{Database: "urbanwatch", RetentionPolicy: "autogen", BatchLines: 5000, Timeout: 30 * time.Second},
+	}
+}
+
+// Load reads a configuration file over the defaults and validates it.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg := Default()
+	if err := decodeStrict(path, data, cfg); err != nil {
+		return nil, err
+	}
+	cfg.path = path
+	cfg.resolve(filepath.Dir(path))
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// resolve makes relative paths relative to dir.
+func (c *Config) resolve(dir string) {
+	for _, p := range []*string{&c.Registry, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
+		&c.MQTT.External.PasswordFile, &c.Influx.TokenFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// Validate checks values and their combinations, and reads secret files.
+// It reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Registry == "" {
+		bad("registry: the device registry file is required")
+	}
+	if c.DataDir == "" {
+		bad("data_dir is required")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format %q: want json or console", c.Log.Format)
+	}
+	if c.MQTT.External.URL == "" && c.MQTT.Listen == "" && c.MQTT.TLSListen == "" {
+		bad("mqtt: set listen or tls_listen for the embedded broker, or external.url")
+	}
+	if c.MQTT.TLSListen != "" && (c.MQTT.TLSCert == "" || c.MQTT.TLSKey == "") {
+		bad("mqtt.tls_listen needs tls_cert and tls_key")
+	}
+	if c.MQTT.External.URL != "" && !hasScheme(c.MQTT.External.URL, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss") {
+		bad("mqtt.external.url %q: want tcp://, ssl://, ws:// or wss://", c.MQTT.External.URL)
+	}
+	if c.MQTT.External.MaxInflight < 1 {
+		bad("mqtt.external.max_inflight must be at least 1")
+	}
+	if c.MQTT.MaxPacketBytes < c.Ingest.MaxPayloadBytes+512 {
+		bad("mqtt.max_packet_bytes %d must exceed ingest.max_payload_bytes %d, so oversized payloads are rejected with a reason",
+			c.MQTT.MaxPacketBytes, c.Ingest.MaxPayloadBytes)
+	}
+	if c.Ingest.MaxPayloadBytes < 256 {
+		bad("ingest.max_payload_bytes %d: at least 256", c.Ingest.MaxPayloadBytes)
+	}
+	if c.Ingest.MaxFuture <= 0 || c.Ingest.MaxAge <= 0 || c.Ingest.LateAfter <= 0 {
+		bad("ingest.max_future, max_age and late_after must be positive")
+	}
+	if c.Spool.SegmentBytes < 1<<20 {
+		bad("spool.segment_bytes %d: at least 1MiB", c.Spool.SegmentBytes)
+	}
+	if c.Spool.MaxBytes < 2*c.Spool.SegmentBytes {
+		bad("spool.max_bytes %d must be at least twice segment_bytes", c.Spool.MaxBytes)
+	}
+	if c.Spool.WarnRatio <= 0 || c.Spool.WarnRatio >= 1 {
+		bad("spool.warn_ratio %g: want between 0 and 1", c.Spool.WarnRatio)
+	}
+	if c.Influx.URL != "" && !hasScheme(c.Influx.URL, "http", "https") {
+		bad("influx.url %q: want http:// or https://", c.Influx.URL)
+	}
+	if c.Influx.Database == "" || c.Influx.RetentionPolicy == "" {
+		bad("influx.database and influx.retention_policy are required")
+	}
+	if c.Influx.BatchLines < 1 || c.Influx.BatchLines > 100_000 {
+		bad("influx.batch_lines %d: want 1 to 100000", c.Influx.BatchLines)
+	}
+	if err := readSecret(&c.MQTT.External.Password, c.MQTT.External.PasswordFile); err != nil {
+		bad("mqtt.external.password_file: %v", err)
+	}
+	if err := readSecret(&c.Influx.Token, c.Influx.TokenFile); err != nil {
+		bad("influx.token_file: %v", err)
+	}
+	return errors.Join(errs...)
+}
+
+func hasScheme(url string, schemes ...string) bool {
+	for _, s := range schemes {
+		if strings.HasPrefix(url, s+"://") {
+			return true
+		}
+	}
+	return false
+}
+
+func readSecret(dst *string, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *dst != "" {
+		return errors.New("set the value or the file, not both")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	*dst = strings.TrimSpace(string(b))
+	return nil
+}

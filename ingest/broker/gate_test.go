@@ -1,0 +1,137 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/urbanwatch/urbanwatch/ingest"
+	"github.com/urbanwatch/urbanwatch/telemetry"
+)
+
+// recordingConn records every Write call.
+type recordingConn struct {
+	net.Conn
+	writes chan []byte
+	closed chan struct{}
+}
+
+func (r *recordingConn) Write(b []byte) (int, error) {
+	r.writes <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+func (r *recordingConn) Close() error { close(r.closed); return nil }
+
+type gateDevices struct{}
+
+func (gateDevices) Class(string) (telemetry.Class, bool) { return telemetry.ClassTruck, true }
+
+// heldStore commits each record when its release channel is closed.
+type heldStore struct {
+	releases []chan struct{}
+	errs     []error
+}
+
+type heldWaiter struct {
+	c   chan struct{}
+	err *error
+}
+
+func (w heldWaiter) Done() <-chan struct{} { return w.c }
+func (w heldWaiter) Wait() error           { <-w.c; return *w.err }
+
+func (s *heldStore) Submit([]byte) ingest.Waiter {
+	c := make(chan struct{})
+	s.releases = append(s.releases, c)
+	s.errs = append(s.errs, nil)
+	return heldWaiter{c: c, err: &s.errs[len(s.errs)-1]}
+}
+
+func puback(id uint16) []byte { return []byte{0x40, 2, byte(id >> 8), byte(id)} }
+
+func TestGatedConnHoldsPubacksUntilDurable(t *testing.T) {
+	st := &heldStore{errs: make([]error, 0, 16)}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recordingConn{writes: make(chan []byte, 16), closed: make(chan struct{})}
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	g := &gatedConn{Conn: rc, refused: refused}
+	msg := func(seq int) []byte {
+		return fmt.Appendf(nil, `{"ts":%d,"seq":%d,"lat":1,"lon":2,"speed_kmh":0,"heading":0,"sats":5,"valid":true}`, time.Now().UnixMilli(), seq)
+	}
+	// Four messages in flight on one connection, as mochi would handle them.
+	for i := uint16(1); i <= 4; i++ {
+		p := in.Begin("T1", "trucks/T1/gps", msg(int(i)))
+		g.expect(i, p)
+		g.Write(puback(i))
+	}
+	g.Write([]byte{0xd0, 0}) // a PINGRESP must stay behind the held PUBACKs
+	select {
+	case w := <-rc.writes:
+		t.Fatalf("wrote %x before any commit", w)
+	default:
+	}
+	close(st.releases[0])
+	if w := <-rc.writes; string(w) != string(puback(1)) {
+		t.Fatalf("first write %x, want PUBACK 1", w)
+	}
+	// Commits 2 and 3 complete together: their PUBACKs go in one write.
+	close(st.releases[2])
+	close(st.releases[1])
+	deadline := time.After(5 * time.Second)
+	var got []byte
+	for len(got) < 8 {
+		select {
+		case w := <-rc.writes:
+			got = append(got, w...)
+		case <-deadline:
+			t.Fatalf("PUBACKs 2 and 3 not written: %x", got)
+		}
+	}
+	if string(got) != string(append(puback(2), puback(3)...)) {
+		t.Fatalf("got %x, want PUBACK 2 then 3", got)
+	}
+	// Commit 4 fails: its PUBACK and the PINGRESP are dropped, the
+	// connection closed, so the device resends message 4.
+	st.errs[3] = errors.New("spool full")
+	close(st.releases[3])
+	select {
+	case <-rc.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after a refused commit")
+	}
+	select {
+	case w := <-rc.writes:
+		t.Fatalf("wrote %x after the refused commit", w)
+	default:
+	}
+	if _, err := g.Write(puback(5)); err == nil {
+		t.Error("write after failure succeeded")
+	}
+	if got := testutil.ToFloat64(refused); got != 1 {
+		t.Errorf("refused = %v", got)
+	}
+	if in.Accepted() != 3 {
+		t.Errorf("accepted %d, want 3", in.Accepted())
+	}
+}
+
+func TestRemainingLength(t *testing.T) {
+	for _, c := range []struct {
+		b      []byte
+		n, hdr int
+	}{{[]byte{0}, 0, 1}, {[]byte{127}, 127, 1}, {[]byte{0x80, 1}, 128, 2}, {[]byte{0xff, 0xff, 0xff, 0x7f}, 268435455, 4}, {[]byte{0x80}, 0, 0}} {
+		n, hdr := remainingLength(c.b)
+		if n != c.n || hdr != c.hdr {
+			t.Errorf("%x: got %d,%d want %d,%d", c.b, n, hdr, c.n, c.hdr)
+		}
+	}
+}

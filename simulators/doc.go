@@ -1,0 +1,14 @@
+// Package simulators plays the devices of a Weifang night: licensed muck
+// trucks (渣土车) running between construction sites and disposal sites on a
+// synthetic road grid, and rain gauges and water-depth points under light rain
+// or a passing rainstorm. Each device logs in to the MQTT broker with its own
+// credentials from the registry and publishes the JSON of the wire contract
+// (docs/protocol.md, see package wire) at QoS 1.
+//
+// The models (trucks, gauges, depth points, rain fields) are deterministic
+// functions of Options.Seed and the times they are stepped to, so they are
+// tested without a broker; Run wires them to paho MQTT clients.
+//
+// Subpackage loadgen is a bare MQTT 3.1.1 publisher for throughput and
+// latency benchmarks.
+package simulators
