@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -118,6 +117,11 @@ influx: {url: %q, database: %q, batch_lines: 500}
 	}()
 	svc := &service{t: t, bin: bin, cfg: filepath.Join(dir, "urbanwatch.yaml"), http: fmt.Sprintf("127.0.0.1:%d", httpPort), out: logf}
 	svc.start()
+	t.Cleanup(func() { // never leave the child running, whatever failed
+		if svc.cmd.ProcessState == nil {
+			svc.kill9()
+		}
+	})
 
 	const perDevice = 400
 	var devices []struct{ id, secret string }
@@ -214,4 +218,3 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-var _ = errors.New

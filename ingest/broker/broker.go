@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -71,11 +72,12 @@ type Options struct {
 
 // Broker is the embedded MQTT broker.
 type Broker struct {
-	o       Options
-	srv     *mqtt.Server
-	tcp     *listeners.TCP
-	tls     *listeners.TCP
-	started bool
+	o         Options
+	srv       *mqtt.Server
+	tcp       *listeners.TCP
+	tls       *listeners.TCP
+	started   bool
+	closeOnce sync.Once
 
 	authFailures prometheus.Counter
 	aclDenied    *prometheus.CounterVec
@@ -141,7 +143,7 @@ func New(o Options) (*Broker, error) {
 	}
 	if o.TCPAddr != "" {
 		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.TCPAddr})
-		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked, b.closeClients}); err != nil {
 			return nil, fmt.Errorf("mqtt listener %s: %w", o.TCPAddr, err)
 		}
 	}
@@ -151,7 +153,7 @@ func New(o Options) (*Broker, error) {
 			return nil, err
 		}
 		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: o.TLSAddr, TLSConfig: cfg})
-		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked, b.closeClients}); err != nil {
 			return nil, fmt.Errorf("mqtt tls listener %s: %w", o.TLSAddr, err)
 		}
 	}
@@ -206,12 +208,26 @@ func (b *Broker) Run(ctx context.Context) error {
 	return b.Close()
 }
 
-// Close stops the listeners and disconnects every client.
+// Close stops the listeners and disconnects every client. Calls after the
+// first do nothing.
 func (b *Broker) Close() error {
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("close mqtt broker: %w", err)
+	var err error
+	b.closeOnce.Do(func() {
+		if e := b.srv.Close(); e != nil {
+			err = fmt.Errorf("close mqtt broker: %w", e)
+		}
+	})
+	return err
+}
+
+// closeClients disconnects every client of one listener, taking mochi's
+// client map lock once (see gatedTCP.closeClients).
+func (b *Broker) closeClients(listener string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == listener && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
 	}
-	return nil
 }
 
 // Addr returns the plain listener's bound address ("" if none).

@@ -407,3 +407,50 @@ func makePKI(t *testing.T, dir string) (certFile, keyFile, caFile string, client
 	client = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}}}
 	return
 }
+
+// TestCloseUnderConnectionChurn closes the broker while devices keep
+// connecting. mochi's own listener shutdown can deadlock here (a nested read
+// lock on its client map against a connection's write lock); Close must
+// return.
+func TestCloseUnderConnectionChurn(t *testing.T) {
+	f := newFixture(t, false)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.Dial("tcp", f.b.Addr())
+				if err != nil {
+					return // listener closed
+				}
+				// CONNECT T1 with a wrong secret: refused, so the session
+				// is set up and torn down again, taking the map lock.
+				c.Write([]byte{0x10, 0x18, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xc2, 0, 60, 0, 2, 'c', 'x', 0, 2, 'T', '1', 0, 4, 'n', 'o', 'p', 'e'})
+				buf := make([]byte, 4)
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				c.Read(buf)
+				c.Close()
+			}
+		}()
+	}
+	testenv.WaitFor(t, 10*time.Second, func() bool { return testutil.ToFloat64(f.b.authFailures) > 200 }, "connection churn under way")
+	closed := make(chan error, 1)
+	go func() { closed <- f.b.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("broker Close hung under connection churn")
+	}
+	close(stop)
+	wg.Wait()
+}

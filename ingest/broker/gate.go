@@ -15,6 +15,16 @@ import (
 type gatedTCP struct {
 	*listeners.TCP
 	refused prometheus.Counter // connections closed because the spool refused a record
+	// closeClients disconnects the listener's clients on Close. mochi's own
+	// (Server.closeListenerClients) read-locks its client map twice, through
+	// Clients.GetByListener calling Len, and deadlocks the shutdown when a
+	// connection being set up asks for the write lock in between.
+	closeClients func(listener string)
+}
+
+// Close stops accepting and disconnects the listener's clients.
+func (l gatedTCP) Close(listeners.CloseFn) {
+	l.TCP.Close(l.closeClients)
 }
 
 // Serve accepts connections like the TCP listener, wrapping each.
