@@ -19,6 +19,9 @@ run: build
 ## test: formatting, vet, and every test with the race detector.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@# mochi races internally when closed during connection churn; this test
+	@# provokes exactly that, so it runs without the race detector.
+	$(GO) test -count=1 -run 'CloseUnderConnectionChurn' ./ingest/broker/
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

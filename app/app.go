@@ -204,6 +204,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 
+	if a.broker != nil {
+		if err := a.broker.Start(); err != nil {
+			a.http.Close()
+			return err
+		}
+	}
+
 	// Sinks first: the writer drains whatever the spool holds already.
 	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWriter()
@@ -224,9 +231,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return srv.Shutdown(sctx)
 	})
 	if a.broker != nil {
-		if err := a.broker.Start(); err != nil {
-			return err
-		}
 		g.Go(func() error { return a.broker.Run(gctx) })
 	} else {
 		g.Go(func() error { return a.client.Run(gctx) })

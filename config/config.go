@@ -192,6 +192,15 @@ func (c *Config) Validate() error {
 	if c.MQTT.TLSListen != "" && (c.MQTT.TLSCert == "" || c.MQTT.TLSKey == "") {
 		bad("mqtt.tls_listen needs tls_cert and tls_key")
 	}
+	if c.MQTT.TLSListen == "" && (c.MQTT.TLSCert != "" || c.MQTT.TLSKey != "" || c.MQTT.ClientCA != "") {
+		bad("mqtt.tls_cert, tls_key and client_ca take effect only with tls_listen")
+	}
+	if c.MQTT.External.URL != "" && c.MQTT.TLSListen != "" {
+		bad("mqtt.tls_listen is for the embedded broker; in external mode the external broker terminates TLS")
+	}
+	if c.HTTP.Listen == "" {
+		bad("http.listen is required (the /metrics, /healthz and /readyz address)")
+	}
 	if c.MQTT.External.URL != "" && !hasScheme(c.MQTT.External.URL, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss") {
 		bad("mqtt.external.url %q: want tcp://, ssl://, ws:// or wss://", c.MQTT.External.URL)
 	}
@@ -226,10 +235,10 @@ func (c *Config) Validate() error {
 	if c.Influx.BatchLines < 1 || c.Influx.BatchLines > 100_000 {
 		bad("influx.batch_lines %d: want 1 to 100000", c.Influx.BatchLines)
 	}
-	if err := readSecret(&c.MQTT.External.Password, c.MQTT.External.PasswordFile); err != nil {
+	if err := readSecret(&c.MQTT.External.Password, &c.MQTT.External.PasswordFile); err != nil {
 		bad("mqtt.external.password_file: %v", err)
 	}
-	if err := readSecret(&c.Influx.Token, c.Influx.TokenFile); err != nil {
+	if err := readSecret(&c.Influx.Token, &c.Influx.TokenFile); err != nil {
 		bad("influx.token_file: %v", err)
 	}
 	return errors.Join(errs...)
@@ -244,17 +253,19 @@ func hasScheme(url string, schemes ...string) bool {
 	return false
 }
 
-func readSecret(dst *string, file string) error {
-	if file == "" {
+// readSecret replaces *dst with the content of *file and clears *file, so
+// that validating again (after flags override values) reads nothing twice.
+func readSecret(dst, file *string) error {
+	if *file == "" {
 		return nil
 	}
 	if *dst != "" {
 		return errors.New("set the value or the file, not both")
 	}
-	b, err := os.ReadFile(file)
+	b, err := os.ReadFile(*file)
 	if err != nil {
 		return err
 	}
-	*dst = strings.TrimSpace(string(b))
+	*dst, *file = strings.TrimSpace(string(b)), ""
 	return nil
 }

@@ -129,6 +129,9 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 			cn = d.ID
 		}
 		if d.fleet == nil {
+			if prev, dup := r.byCN[cn]; dup {
+				bad(line, "device %s: certificate CN %q already names device %s", d.ID, cn, prev.ID)
+			}
 			r.byCN[cn] = d
 		}
 	}
@@ -164,6 +167,10 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 		}
 		if f.Count < 1 || f.Count > 1_000_000 {
 			bad(line, "fleet %s: count %d: want 1 to 1000000", f.Prefix, f.Count)
+			continue
+		}
+		if f.Class != telemetry.ClassTruck && f.Class != telemetry.ClassGauge {
+			bad(line, "fleet %s: class %q: want trucks or gauges", f.Prefix, f.Class)
 			continue
 		}
 		if f.Width == 0 {

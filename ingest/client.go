@@ -81,11 +81,17 @@ type ackItem struct {
 func (c *Client) Run(ctx context.Context) error {
 	acks := make(chan ackItem, c.o.MaxInflight)
 	redo := make(chan struct{}, 1) // the spool refused a message: reconnect for redelivery
+	stop := make(chan struct{})
 	log := c.o.Logger
 	handler := func(_ paho.Client, msg paho.Message) {
 		p := c.in.Begin("", msg.Topic(), msg.Payload())
 		c.inflight.Inc()
-		acks <- ackItem{p: p, msg: msg} // blocks at MaxInflight: paho stops reading
+		select {
+		case acks <- ackItem{p: p, msg: msg}: // blocks at MaxInflight: paho stops reading
+		case <-stop: // shutting down: left unacknowledged, the broker redelivers
+			p.Wait()
+			c.inflight.Dec()
+		}
 	}
 	opts := paho.NewClientOptions().AddBroker(c.o.URL).SetClientID(c.o.ClientID).
 		SetUsername(c.o.Username).SetPassword(c.o.Password).
@@ -115,7 +121,6 @@ func (c *Client) Run(ctx context.Context) error {
 			log.Info().Str("broker", c.o.URL).Strs("topics", c.o.Topics).Msg("ingesting from external broker")
 		})
 
-	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

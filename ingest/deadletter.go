@@ -50,7 +50,8 @@ type DeadLetters struct {
 	o       DeadLetterOptions
 	ch      chan DeadLetter
 	done    chan struct{}
-	once    sync.Once
+	mu      sync.RWMutex // guards closed against Put racing Close
+	closed  bool
 	f       *os.File
 	size    int64
 	written prometheus.Counter
@@ -107,6 +108,12 @@ func (d *DeadLetters) Put(at time.Time, reason Reason, detail, topic, identity s
 	} else {
 		e.PayloadB64 = base64.StdEncoding.EncodeToString(p)
 	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		d.dropped.Inc()
+		return
+	}
 	select {
 	case d.ch <- e:
 	default:
@@ -114,10 +121,15 @@ func (d *DeadLetters) Put(at time.Time, reason Reason, detail, topic, identity s
 	}
 }
 
-// Close writes what is queued and closes the file. Put must not be called
-// after Close.
+// Close writes what is queued and closes the file. Entries Put after Close
+// are counted as dropped.
 func (d *DeadLetters) Close() error {
-	d.once.Do(func() { close(d.ch) })
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.ch)
+	}
+	d.mu.Unlock()
 	<-d.done
 	return nil
 }

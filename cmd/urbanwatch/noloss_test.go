@@ -217,4 +217,3 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
-

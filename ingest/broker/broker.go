@@ -285,14 +285,25 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 				return false
 			}
 			cl.Properties.Username = []byte(id)
-			return true
+			return h.ownClientID(cl, id)
 		}
 	}
 	if user == "" || !h.b.o.Devices.AuthenticatePassword(user, string(pk.Connect.Password)) {
 		h.denyConnect(cl, "bad device id or secret for "+user)
 		return false
 	}
-	return true
+	return h.ownClientID(cl, user)
+}
+
+// ownClientID requires the MQTT client id to be the device id: a session is
+// keyed by client id, and a device using another's would take over its
+// session.
+func (h *hook) ownClientID(cl *mqtt.Client, id string) bool {
+	if cl.ID == id {
+		return true
+	}
+	h.denyConnect(cl, "client id "+cl.ID+" is not the device id "+id)
+	return false
 }
 
 func (h *hook) denyConnect(cl *mqtt.Client, why string) {
@@ -300,30 +311,18 @@ func (h *hook) denyConnect(cl *mqtt.Client, why string) {
 	h.b.o.Logger.Warn().Str("remote", cl.Net.Remote).Str("client", cl.ID).Msg("connection refused: " + why)
 }
 
-// OnACLCheck lets a device publish only on its own topics and subscribe only
-// under its own prefix.
+// OnACLCheck lets a device subscribe only under its own prefix. Publishes
+// pass here and are checked in OnPublish, which has the payload to keep in
+// the dead letters and can acknowledge the refusal: mochi's ACL refusal of a
+// QoS 1 publish from an MQTT 3.1.1 device closes the connection, and the
+// device would resend the same message forever.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
 	id := string(cl.Properties.Username)
 	class, ok := h.b.o.Devices.Class(id)
-	if !ok {
-		return false
-	}
-	if write {
-		device, kind, rej := ingest.ParseTopic(topic)
-		if rej == nil && device == id && kind.Class() == class {
-			return true
-		}
-		h.b.aclDenied.WithLabelValues("publish").Inc()
-		reason, detail := ingest.ReasonIdentityMismatch, fmt.Sprintf("device %q may not publish on %q", id, topic)
-		if rej != nil {
-			reason = ingest.ReasonUnknownTopic
-		}
-		// mochi does not give the ACL hook the payload; the topic and
-		// identity are what the dead letter keeps.
-		h.b.o.Ingest.Reject(id, topic, nil, reason, detail)
-		return false
-	}
-	if strings.HasPrefix(topic, string(class)+"/"+id+"/") {
+	if ok && strings.HasPrefix(topic, string(class)+"/"+id+"/") {
 		return true
 	}
 	h.b.aclDenied.WithLabelValues("subscribe").Inc()
@@ -334,9 +333,9 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // OnPublish hands the message to ingest and decides the acknowledgement.
 //
 // On our own listeners a QoS 1 message does not block its connection: the
-// PUBACK mochi writes next is held by the gatedConn until the record is
-// durable, so the reader goes on to the next packet and many messages of one
-// connection share a group commit. Elsewhere (QoS 0 and 2, or a listener we
+// gatedConn sends its PUBACK once the record is durable, so the reader goes on
+// to the next packet and many messages of one connection share a group
+// commit. Elsewhere (QoS 0 and 2, or a listener we
 // did not wrap) the hook blocks until the record is durable, which holds the
 // acknowledgement back just the same.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -346,8 +345,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	p := h.b.o.Ingest.Begin(string(cl.Properties.Username), pk.TopicName, pk.Payload)
 	if _, decided := p.Immediate(); !decided && pk.FixedHeader.Qos == 1 {
 		if g, ok := cl.Net.Conn.(*gatedConn); ok {
-			g.expect(pk.PacketID, p)
-			return pk, nil
+			// The connection sends the PUBACK after the commit; mochi
+			// drops the packet, so it neither acknowledges it early nor
+			// keeps an acknowledgement in the session to resend.
+			g.ack(pk.PacketID, p)
+			return pk, packets.ErrRejectPacket
 		}
 	}
 	out := p.Wait()
@@ -357,7 +359,10 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	case ingest.Duplicate:
 		return pk, packets.CodeSuccessIgnore // acknowledge, don't forward again
 	case ingest.Rejected:
-		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		if out.Reason == ingest.ReasonIdentityMismatch || out.Reason == ingest.ReasonUnknownTopic {
+			h.b.aclDenied.WithLabelValues("publish").Inc()
+		}
+		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos == 1 {
 			// MQTT 5 can tell the device why in the PUBACK.
 			switch out.Reason {
 			case ingest.ReasonIdentityMismatch, ingest.ReasonUnknownDevice:

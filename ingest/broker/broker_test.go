@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ type store struct {
 	mu      sync.Mutex
 	records []telemetry.Record
 	fail    error
+	failIf  func() bool // when set and true, Submit fails like fail
 	hold    chan struct{}
 }
 
@@ -81,6 +83,9 @@ func (s *store) Submit(p []byte) ingest.Waiter {
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return waiter{err: s.fail}
+	}
+	if s.failIf != nil && s.failIf() {
+		return waiter{err: errors.New("spool full")}
 	}
 	var r telemetry.Record
 	if err := r.UnmarshalBinary(p); err != nil {
@@ -153,7 +158,7 @@ func (f *fixture) secret(id string) string {
 
 func (f *fixture) connect(t *testing.T, user, pass string) (paho.Client, error) {
 	t.Helper()
-	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("c-" + user).
+	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID(user).
 		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
 		SetProtocolVersion(4) // one attempt per connect: paho otherwise retries as MQTT 3.1
 	c := paho.NewClient(opts)
@@ -221,31 +226,47 @@ func TestAuthentication(t *testing.T) {
 
 func TestACLRefusesPublishingAsAnotherDevice(t *testing.T) {
 	f := newFixture(t, false)
-	lost := make(chan error, 1)
-	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("spoofer").
-		SetUsername("T1").SetPassword(f.secret("T1")).SetAutoReconnect(false).
-		SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
-	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
+	c, err := f.connect(t, "T1", f.secret("T1"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	defer c.Disconnect(0)
-	c.Publish("trucks/T2/gps", 1, false, gpsPayload(1))
-	select {
-	case <-lost: // MQTT 3.1.1 has no negative PUBACK: the broker closes the connection
-	case <-time.After(5 * time.Second):
-		t.Fatal("spoofing client was not disconnected")
+	// MQTT 3.1.1 has no negative PUBACK: the refused message is acknowledged
+	// (resending it would never help) but not stored.
+	if tok := c.Publish("trucks/T2/gps", 1, false, gpsPayload(1)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("no PUBACK for the refused message: %v", tok.Error())
+	}
+	if tok := c.Publish("gauges/T1/rain", 1, false, []byte(`{}`)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
 	}
 	if f.store.count() != 0 {
 		t.Fatal("spoofed message was stored")
 	}
+	// The connection is still good for the device's own topics.
+	if tok := c.Publish("trucks/T1/gps", 1, false, gpsPayload(1)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if f.store.count() != 1 {
+		t.Fatalf("%d stored, want the one own message", f.store.count())
+	}
 	if got := testutil.ToFloat64(f.b.aclDenied.WithLabelValues("publish")); got != 1 {
-		t.Errorf("acl_denied_total{publish} = %v", got)
+		t.Errorf("acl_denied_total{publish} = %v, want 1 (the class mismatch is unknown_device)", got)
 	}
 	f.dead.Close()
 	data, err := os.ReadFile(f.dead.Path())
-	if err != nil || !strings.Contains(string(data), `"reason":"identity_mismatch"`) || !strings.Contains(string(data), `trucks/T2/gps`) {
+	if err != nil || !strings.Contains(string(data), `"reason":"identity_mismatch"`) || !strings.Contains(string(data), `trucks/T2/gps`) ||
+		!strings.Contains(string(data), `"payload":"{\"ts\"`) {
 		t.Errorf("dead letters: %s %v", data, err)
+	}
+}
+
+func TestClientIDMustBeTheDeviceID(t *testing.T) {
+	f := newFixture(t, false)
+	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("T2"). // T2's session
+												SetUsername("T1").SetPassword(f.secret("T1")).SetAutoReconnect(false).SetProtocolVersion(4)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("T1 connected with T2's client id")
 	}
 }
 
@@ -292,7 +313,7 @@ func TestSpoolRefusalClosesConnectionWithoutAck(t *testing.T) {
 	f := newFixture(t, false)
 	f.store.fail = errors.New("spool full")
 	lost := make(chan struct{}, 1)
-	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("busy").
+	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("T1").
 		SetUsername("T1").SetPassword(f.secret("T1")).SetAutoReconnect(false).
 		SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} })
 	c := paho.NewClient(opts)
@@ -327,13 +348,13 @@ func TestMosquittoClientsInterop(t *testing.T) {
 		}
 		return string(out)
 	}
-	run("-V", "mqttv311", "-i", "pub-T2", "-u", "T2", "-P", f.secret("T2"), "-t", "trucks/T2/gps", "-m", string(gpsPayload(1)))
-	run("-V", "mqttv5", "-i", "pub-T3", "-u", "T3", "-P", f.secret("T3"), "-t", "trucks/T3/gps", "-m", string(gpsPayload(1)))
+	run("-V", "mqttv311", "-i", "T2", "-u", "T2", "-P", f.secret("T2"), "-t", "trucks/T2/gps", "-m", string(gpsPayload(1)))
+	run("-V", "mqttv5", "-i", "T3", "-u", "T3", "-P", f.secret("T3"), "-t", "trucks/T3/gps", "-m", string(gpsPayload(1)))
 	if f.store.count() != 2 {
 		t.Fatalf("%d records stored, want 2", f.store.count())
 	}
 	// MQTT 5 says why a message was refused, in the PUBACK reason code.
-	out := run("-V", "mqttv5", "-i", "pub-T3b", "-u", "T3", "-P", f.secret("T3"), "-t", "trucks/T3/gps", "-m", `{"lat":1}`)
+	out := run("-V", "mqttv5", "-i", "T3", "-u", "T3", "-P", f.secret("T3"), "-t", "trucks/T3/gps", "-m", `{"lat":1}`)
 	if !strings.Contains(out, "rc:153") && !strings.Contains(out, "RC:153") && !strings.Contains(strings.ToLower(out), "payload format invalid") {
 		t.Errorf("MQTT 5 PUBACK did not carry reason 0x99 (payload format invalid):\n%s", out)
 	}
@@ -341,7 +362,7 @@ func TestMosquittoClientsInterop(t *testing.T) {
 
 func TestTLSClientCertificateIdentifiesDevice(t *testing.T) {
 	f := newFixture(t, true)
-	opts := paho.NewClientOptions().AddBroker("ssl://" + f.b.TLSAddr()).SetClientID("cert-client").
+	opts := paho.NewClientOptions().AddBroker("ssl://" + f.b.TLSAddr()).SetClientID("CERT1").
 		SetTLSConfig(f.tls).SetAutoReconnect(false)
 	c := paho.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -413,6 +434,12 @@ func makePKI(t *testing.T, dir string) (certFile, keyFile, caFile string, client
 // lock on its client map against a connection's write lock); Close must
 // return.
 func TestCloseUnderConnectionChurn(t *testing.T) {
+	if raceEnabled {
+		// mochi v2.7.9 itself races between Server.Close and a connection
+		// being established (server.go:1499 against :401), which this test
+		// provokes by design. `make test` runs it again without -race.
+		t.Skip("SKIPPED UNDER -race: mochi's own Close/EstablishConnection race; make test runs this test without -race")
+	}
 	f := newFixture(t, false)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -453,4 +480,35 @@ func TestCloseUnderConnectionChurn(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestRefusedMessageIsResentAfterReconnect: when the spool refuses a record,
+// the device gets no PUBACK — not on this connection, and not from the
+// session on the next one — so it resends, and the message is stored.
+func TestRefusedMessageIsResentAfterReconnect(t *testing.T) {
+	f := newFixture(t, false)
+	var failing atomic.Bool
+	failing.Store(true)
+	f.store.failIf = failing.Load
+	opts := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("T1").
+		SetUsername("T1").SetPassword(f.secret("T1")).SetProtocolVersion(4).SetCleanSession(false).
+		SetAutoReconnect(true).SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(100 * time.Millisecond)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(0)
+	c.Publish("trucks/T1/gps", 1, false, gpsPayload(7))
+	testenv.WaitFor(t, 5*time.Second, func() bool { return testutil.ToFloat64(f.b.notAcked) >= 1 }, "the refusal")
+	if f.store.count() != 0 {
+		t.Fatal("refused record counted as stored")
+	}
+	failing.Store(false)
+	// paho resends the message from its session after reconnecting. (paho
+	// completes the first token when the connection drops, so the token
+	// says nothing; what counts is that the record arrives.)
+	testenv.WaitFor(t, 10*time.Second, func() bool { return f.store.count() == 1 }, "the resent message stored")
+	if got := f.store.records[0].Seq; got != 7 {
+		t.Fatalf("stored seq %d, want 7", got)
+	}
 }
