@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,5 +131,66 @@ func TestExternalBrokerRedeliversWhatTheSpoolRefused(t *testing.T) {
 	testenv.WaitFor(t, 20*time.Second, func() bool { n, _ := seqCount(t, &st.memStore, 100, 105); return n == 5 }, "refused messages redelivered and stored")
 	if _, dups := seqCount(t, &st.memStore, 100, 105); dups != 0 {
 		t.Errorf("%d duplicates stored", dups)
+	}
+}
+
+// TestDeployMosquittoACL runs Mosquitto with deploy/mosquitto's ACL file: a
+// device can publish on its own topics only, so what urbanwatch reads in
+// external mode can trust the topic's {device}.
+func TestDeployMosquittoACL(t *testing.T) {
+	passwd := testenv.Command(t, "mosquitto_passwd")
+	dir := t.TempDir()
+	pwfile := filepath.Join(dir, "passwd")
+	for i, u := range [][2]string{{"urbanwatch-ingest", "ingest-secret"}, {"T1", "t1-secret"}, {"T2", "t2-secret"}} {
+		args := []string{"-b", pwfile, u[0], u[1]}
+		if i == 0 {
+			args = append([]string{"-c"}, args...)
+		}
+		if out, err := exec.Command(passwd, args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+		}
+	}
+	acl, err := filepath.Abs("../deploy/mosquitto/urbanwatch.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := testenv.StartMosquitto(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s", pwfile, acl))
+	st := &memStore{}
+	in, err := New(Options{Devices: devices{"T1": telemetry.ClassTruck, "T2": telemetry.ClassTruck}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(in, ClientOptions{URL: "tcp://" + addr, Username: "urbanwatch-ingest", Password: "ingest-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("T1").
+		SetUsername("T1").SetPassword("t1-secret").SetProtocolVersion(4))
+	if tok := dev.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("device connect: %v", tok.Error())
+	}
+	defer dev.Disconnect(50)
+	pub := func(topic string, seq int) {
+		p := fmt.Appendf(nil, `{"ts":%d,"seq":%d,"lat":36.71,"lon":119.16,"speed_kmh":30,"heading":90,"sats":9,"valid":true}`, time.Now().UnixMilli(), seq)
+		if tok := dev.Publish(topic, 1, false, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, func() bool {
+		pub("trucks/T1/gps", 0)
+		return len(st.decoded(t)) > 0
+	}, "urbanwatch subscribed through the ACL")
+	pub("trucks/T2/gps", 500) // T1 posing as T2: Mosquitto drops it
+	pub("trucks/T1/gps", 501) // delivered after the spoof would have been
+	testenv.WaitFor(t, 10*time.Second, func() bool { n, _ := seqCount(t, st, 501, 502); return n == 1 }, "own message delivered")
+	for _, r := range st.decoded(t) {
+		if r.Device != "T1" || r.Seq == 500 {
+			t.Fatalf("spoofed message got through the ACL: %+v", r)
+		}
 	}
 }
