@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/urbanwatch/urbanwatch/internal/ratelog"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -101,8 +102,8 @@ type Ingester struct {
 	o       Options
 	dedup   *Dedup
 	bufs    sync.Pool
-	rejLog  *rateLog
-	storLog *rateLog
+	rejLog  ratelog.Limiter
+	storLog ratelog.Limiter
 
 	acceptedN atomic.Int64
 
@@ -138,8 +139,8 @@ func New(o Options) (*Ingester, error) {
 	in := &Ingester{
 		o:       o,
 		dedup:   NewDedup(),
-		rejLog:  newRateLog(time.Second),
-		storLog: newRateLog(time.Second),
+		rejLog:  ratelog.Limiter{Every: time.Second},
+		storLog: ratelog.Limiter{Every: time.Second},
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "urbanwatch_ingest_received_total",
 			Help: "Device messages received, by kind (unknown for bad topics)."}, []string{"kind"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "urbanwatch_ingest_accepted_total",
@@ -226,7 +227,7 @@ func (p *Pending) Wait() Outcome {
 	in, rec := p.in, &p.rec
 	if err := p.waiter.Wait(); err != nil {
 		in.unavailable.Inc()
-		if ok, n := in.storLog.allow(); ok {
+		if ok, n := in.storLog.Allow(in.o.Now()); ok {
 			in.o.Logger.Error().Err(err).Int("suppressed", n).Str("device", rec.Device).
 				Msg("spool refused a message; not acknowledged, the device will resend")
 		}
@@ -317,7 +318,7 @@ func (in *Ingester) Reject(identity, topic string, payload []byte, reason Reason
 
 func (in *Ingester) rejectWith(p *Pending, identity, topic string, payload []byte, rej *Rejection) *Pending {
 	in.rejected.WithLabelValues(string(rej.Reason)).Inc()
-	if ok, n := in.rejLog.allow(); ok {
+	if ok, n := in.rejLog.Allow(in.o.Now()); ok {
 		in.o.Logger.Warn().Str("reason", string(rej.Reason)).Str("detail", rej.Detail).Str("topic", topic).
 			Str("identity", identity).Int("suppressed", n).Msg("message rejected")
 	}
@@ -326,28 +327,6 @@ func (in *Ingester) rejectWith(p *Pending, identity, topic string, payload []byt
 	}
 	p.outcome = Outcome{Status: Rejected, Reason: rej.Reason, Err: rej}
 	return p
-}
-
-// rateLog lets one log line through per interval and counts the rest, so a
-// flood of bad messages cannot flood the log.
-type rateLog struct {
-	every      int64
-	next       atomic.Int64
-	suppressed atomic.Int64
-}
-
-func newRateLog(every time.Duration) *rateLog { return &rateLog{every: int64(every)} }
-
-// allow reports whether to log now and how many lines were suppressed since
-// the last one that was.
-func (r *rateLog) allow() (bool, int) {
-	now := time.Now().UnixNano()
-	next := r.next.Load()
-	if now < next || !r.next.CompareAndSwap(next, now+r.every) {
-		r.suppressed.Add(1)
-		return false, 0
-	}
-	return true, int(r.suppressed.Swap(0))
 }
 
 // Accepted returns how many records have been accepted into the store since

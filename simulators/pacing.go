@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/urbanwatch/urbanwatch/internal/ratelog"
 )
 
 // pacer spaces events evenly at a rate per second, across goroutines.
@@ -46,27 +48,15 @@ func (p *pacer) wait(ctx context.Context) error {
 // logLimiter lets through at most one line per period and counts the rest,
 // so that 20,000 devices failing to connect make one line a second.
 type logLimiter struct {
-	log        zerolog.Logger
-	period     time.Duration
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
+	log   zerolog.Logger
+	limit ratelog.Limiter
 }
 
 // warn logs msg with the device and error, unless a line was logged less
 // than a period ago; the next line that gets through reports how many were
 // suppressed.
 func (l *logLimiter) warn(msg, device string, err error) {
-	l.mu.Lock()
-	now := time.Now()
-	if now.Before(l.next) {
-		l.suppressed++
-		l.mu.Unlock()
-		return
+	if ok, n := l.limit.Allow(time.Now()); ok {
+		l.log.Warn().Err(err).Str("device", device).Int("suppressed", n).Msg(msg)
 	}
-	l.next = now.Add(l.period)
-	n := l.suppressed
-	l.suppressed = 0
-	l.mu.Unlock()
-	l.log.Warn().Err(err).Str("device", device).Int("suppressed", n).Msg(msg)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/urbanwatch/urbanwatch/internal/ratelog"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -54,7 +55,7 @@ func Run(ctx context.Context, o Options) error {
 		defer cancel()
 	}
 	r := &runner{o: o, m: m, pacer: newPacer(o.ConnectRate), plainTCP: plainTCP(o.Broker),
-		logs: &logLimiter{log: o.Logger, period: time.Second}}
+		logs: &logLimiter{log: o.Logger, limit: ratelog.Limiter{Every: time.Second}}}
 
 	start := o.Now()
 	field := newField(o.Seed, o.Storm)

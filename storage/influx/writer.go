@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/urbanwatch/urbanwatch/internal/ratelog"
 	"github.com/urbanwatch/urbanwatch/storage/spool"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
@@ -119,8 +120,8 @@ type Writer struct {
 	ends  []int
 	recs  []int
 
-	failLog     logLimiter
-	decodeLog   logLimiter
+	failLog     ratelog.Limiter
+	decodeLog   ratelog.Limiter
 	failures    int       // consecutive failed attempts
 	failedSince time.Time // first of them
 }
@@ -173,8 +174,8 @@ func NewWriter(src Source, opts Options) (*Writer, error) {
 		api:       client.WriteAPIBlocking(opts.Org, opts.Bucket),
 		m:         m,
 		log:       opts.Logger.With().Str("component", "influx-writer").Logger(),
-		failLog:   logLimiter{every: opts.LogEvery},
-		decodeLog: logLimiter{every: opts.LogEvery},
+		failLog:   ratelog.Limiter{Every: opts.LogEvery},
+		decodeLog: ratelog.Limiter{Every: opts.LogEvery},
 	}
 	return w, nil
 }
@@ -239,7 +240,7 @@ func (w *Writer) store(ctx context.Context, b spool.Batch) bool {
 	for i, raw := range b.Records {
 		if err := r.UnmarshalBinary(raw); err != nil {
 			w.m.undecodable.Inc()
-			if ok, n := w.decodeLog.allow(w.opts.Now()); ok {
+			if ok, n := w.decodeLog.Allow(w.opts.Now()); ok {
 				w.log.Error().Err(err).Int("bytes", len(raw)).Int("suppressed", n).
 					Msg("skipping undecodable spool record")
 			}
@@ -370,7 +371,7 @@ func (w *Writer) succeeded(points int) {
 		w.log.Info().Int("failed_attempts", w.failures).Dur("outage", now.Sub(w.failedSince)).
 			Msg("InfluxDB writes recovered")
 		w.failures = 0
-		w.failLog = logLimiter{every: w.opts.LogEvery}
+		w.failLog.Reset()
 	}
 }
 
@@ -380,7 +381,7 @@ func (w *Writer) failed(err error, reason string, points int, delay time.Duratio
 		w.failedSince = now
 	}
 	w.failures++
-	if ok, n := w.failLog.allow(now); ok {
+	if ok, n := w.failLog.Allow(now); ok {
 		w.log.Warn().Err(err).Str("reason", reason).Int("points", points).
 			Int("failed_attempts", w.failures).Int("suppressed", n).Dur("retry_in", delay).
 			Msg("InfluxDB write failed; retrying, the spool keeps the data")
@@ -447,22 +448,6 @@ func classify(err error, timedOut bool) failure {
 		f.reason = ReasonServerError
 	}
 	return f
-}
-
-// logLimiter lets one log through per period and counts the rest.
-type logLimiter struct {
-	every      time.Duration
-	last       time.Time
-	suppressed int
-}
-
-func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
-	if !l.last.IsZero() && now.Sub(l.last) < l.every {
-		l.suppressed++
-		return false, 0
-	}
-	l.last, suppressed, l.suppressed = now, l.suppressed, 0
-	return true, suppressed
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
