@@ -106,6 +106,9 @@ type Ingester struct {
 	storLog ratelog.Limiter
 
 	acceptedN atomic.Int64
+	// Per-kind children of the vectors above, indexed by Kind, so the hot
+	// path does not hash label values for every message.
+	kindReceived, kindAccepted, kindDuplicates, kindLate [telemetry.KindDepth + 1]prometheus.Counter
 
 	received    *prometheus.CounterVec
 	accepted    *prometheus.CounterVec
@@ -158,11 +161,11 @@ func New(o Options) (*Ingester, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	in.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
-	for _, k := range telemetry.Kinds {
-		in.received.WithLabelValues(k.String())
-		in.accepted.WithLabelValues(k.String())
-		in.duplicates.WithLabelValues(k.String())
-		in.late.WithLabelValues(k.String())
+	for k := telemetry.KindUnknown; k <= telemetry.KindDepth; k++ {
+		in.kindReceived[k] = in.received.WithLabelValues(k.String())
+		in.kindAccepted[k] = in.accepted.WithLabelValues(k.String())
+		in.kindDuplicates[k] = in.duplicates.WithLabelValues(k.String())
+		in.kindLate[k] = in.late.WithLabelValues(k.String())
 	}
 	for _, r := range Reasons {
 		in.rejected.WithLabelValues(string(r))
@@ -234,10 +237,10 @@ func (p *Pending) Wait() Outcome {
 		return Outcome{Status: Unavailable, Err: err}
 	}
 	in.dedup.Mark(rec.Device, rec.Kind, rec.Seq, rec.TS)
-	in.accepted.WithLabelValues(rec.Kind.String()).Inc()
+	in.kindAccepted[rec.Kind].Inc()
 	in.acceptedN.Add(1)
 	if rec.Late {
-		in.late.WithLabelValues(rec.Kind.String()).Inc()
+		in.kindLate[rec.Kind].Inc()
 	}
 	in.durable.Observe(in.o.Now().Sub(p.start).Seconds())
 	if in.o.Observer != nil {
@@ -259,7 +262,7 @@ func (in *Ingester) Begin(identity, topic string, payload []byte) *Pending {
 	now := in.o.Now()
 	p := &Pending{in: in, start: now}
 	device, kind, rej := ParseTopic(topic)
-	in.received.WithLabelValues(kind.String()).Inc()
+	in.kindReceived[kind].Inc()
 	if rej != nil {
 		return in.rejectWith(p, identity, topic, payload, rej)
 	}
@@ -290,7 +293,7 @@ func (in *Ingester) Begin(identity, topic string, payload []byte) *Pending {
 	rec.Device, rec.Received = device, now
 	switch in.dedup.Check(device, kind, rec.Seq, rec.TS) {
 	case SeqDuplicate:
-		in.duplicates.WithLabelValues(kind.String()).Inc()
+		in.kindDuplicates[kind].Inc()
 		p.outcome = Outcome{Status: Duplicate}
 		return p
 	case SeqLate:
@@ -312,7 +315,7 @@ func (in *Ingester) Begin(identity, topic string, payload []byte) *Pending {
 // the broker's ACL): it is counted, logged at a bounded rate and kept in the
 // dead letters.
 func (in *Ingester) Reject(identity, topic string, payload []byte, reason Reason, detail string) {
-	in.received.WithLabelValues(telemetry.KindUnknown.String()).Inc()
+	in.kindReceived[telemetry.KindUnknown].Inc()
 	in.rejectWith(&Pending{}, identity, topic, payload, &Rejection{Reason: reason, Detail: detail})
 }
 
