@@ -471,11 +471,7 @@ func (c *Cursor) Ack(b Batch) error {
 	if c.read.less(b.End) {
 		c.read = b.End
 	}
-	dead := s.collectLocked()
-	warn := s.updateGaugesLocked()
-	s.mu.Unlock()
-	s.removeSegments(dead)
-	s.logUsage(warn)
+	s.retireAndUnlock()
 	return nil
 }
 

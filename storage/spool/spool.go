@@ -254,12 +254,20 @@ func (s *Spool) recover() error {
 		}
 	}
 	s.mu.Lock()
+	s.retireAndUnlock()
+	return nil
+}
+
+// retireAndUnlock, called with s.mu held, takes the segments every cursor
+// has passed off the books, updates the gauges, releases s.mu, and then
+// deletes those files and logs a crossing of the usage warning — the disk
+// work done outside the lock.
+func (s *Spool) retireAndUnlock() {
 	dead := s.collectLocked()
 	warn := s.updateGaugesLocked()
 	s.mu.Unlock()
 	s.removeSegments(dead)
 	s.logUsage(warn)
-	return nil
 }
 
 // checkSegment validates a segment's header and returns its size. A last
