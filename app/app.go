@@ -35,7 +35,10 @@ import (
 type Options struct {
 	Config   *config.Config
 	Registry *config.Registry
-	Logger   zerolog.Logger
+	// City is the supervision model the rules evaluate; nil runs no rules
+	// (ingest and storage only).
+	City   *config.City
+	Logger zerolog.Logger
 	// Registry for metrics; nil creates one with Go and process collectors.
 	Metrics *prometheus.Registry
 	// Ready, when set, is called once every listener is open, with the app
@@ -61,6 +64,8 @@ type App struct {
 	http     net.Listener
 	influx   string
 	ready    atomic.Bool
+	journal  *spool.Spool // alert events, in the order the rules raised them
+	rules    *rulesStage
 }
 
 // spoolStore adapts the spool to the Store ingest declares.
@@ -136,6 +141,22 @@ func New(o Options) (a *App, err error) {
 		return nil, fmt.Errorf("seed dedup from spool: %w", err)
 	}
 	a.log.Info().Int("records", seeded).Msg("dedup window rebuilt from the spool")
+	if o.City != nil {
+		a.journal, err = spool.Open(spool.Options{
+			Dir:          filepath.Join(cfg.DataDir, "alerts"),
+			SegmentBytes: 8 << 20,
+			MaxBytes:     1 << 30,
+			Logger:       o.Logger.With().Str("component", "alert-journal").Logger(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open alert journal: %w", err)
+		}
+		a.rules, err = newRulesStage(o.City, a.spool, a.journal, cfg.DataDir, o.Now,
+			o.Logger.With().Str("component", "rules").Logger(), o.Metrics)
+		if err != nil {
+			return nil, err
+		}
+	}
 	if ext := cfg.MQTT.External; ext.URL != "" {
 		a.client, err = ingest.NewClient(a.ingester, ingest.ClientOptions{
 			URL: ext.URL, ClientID: ext.ClientID, Username: ext.Username, Password: ext.Password,
@@ -230,6 +251,23 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	if a.rules != nil {
+		g.Go(func() error { return a.rules.Run(gctx) })
+		if a.broker != nil {
+			pc, err := a.journal.Cursor(publisherCursor)
+			if err != nil {
+				return fmt.Errorf("alert journal cursor: %w", err)
+			}
+			pub := &alertPublisher{cursor: pc, log: a.log.With().Str("component", "alert-publisher").Logger(),
+				publish: func(topic string, payload []byte) error { return a.broker.Publish(topic, payload, false, 1) },
+				sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_alerts_published_total",
+					Help: "Alert events published on MQTT."})}
+			if err := a.metrics.Register(pub.sent); err != nil {
+				return fmt.Errorf("alert publisher metrics: %w", err)
+			}
+			g.Go(func() error { return pub.Run(gctx) })
+		}
+	}
 	if a.broker != nil {
 		g.Go(func() error { return a.broker.Run(gctx) })
 	} else {
@@ -264,10 +302,33 @@ func (a *App) Run(ctx context.Context) (err error) {
 	return err
 }
 
+// ReloadCity reads the city file again and, if it is valid, hands it to
+// the rules, which apply it between two messages keeping every subject's
+// state. A bad file is refused with all its errors and the configuration
+// in force stays.
+func (a *App) ReloadCity() error {
+	if a.rules == nil || a.cfg.City == "" {
+		return errors.New("no city configured")
+	}
+	c, err := config.LoadCity(a.cfg.City, a.o.Registry)
+	if err != nil {
+		a.rules.refused()
+		return err
+	}
+	a.rules.Reload(c)
+	return nil
+}
+
 func (a *App) closeStores() {
 	if a.dead != nil {
 		a.dead.Close()
 		a.dead = nil
+	}
+	if a.journal != nil {
+		if err := a.journal.Close(); err != nil {
+			a.log.Error().Err(err).Msg("close alert journal")
+		}
+		a.journal = nil
 	}
 	if a.spool != nil {
 		if err := a.spool.Close(); err != nil {

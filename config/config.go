@@ -19,6 +19,9 @@ import (
 type Config struct {
 	// Registry is the device registry file.
 	Registry string `yaml:"registry"`
+	// City is the city supervision model (see LoadCity); optional: without
+	// it nothing is judged against permits, sites or gauges.
+	City string `yaml:"city"`
 	// DataDir holds the spool, the dead letters and a managed InfluxDB.
 	DataDir string     `yaml:"data_dir"`
 	Log     LogConfig  `yaml:"log"`
@@ -159,7 +162,7 @@ func Load(path string) (*Config, error) {
 
 // resolve makes relative paths relative to dir.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.Registry, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
+	for _, p := range []*string{&c.Registry, &c.City, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
 		&c.MQTT.External.PasswordFile, &c.Influx.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -37,7 +37,8 @@ type Device struct {
 	// ID is the device id: the {device} segment of its topics and its MQTT
 	// username. Letters, digits, '-', '_' and '.', at most 64 characters.
 	ID string `yaml:"id"`
-	// Class is "trucks" or "gauges".
+	// Class is "trucks", "gauges" or "operators" (alert consumers, which may
+	// only subscribe to urbanwatch/alerts/#).
 	Class telemetry.Class `yaml:"class"`
 	// SecretHash is the device secret as "sha256:<salt hex>:<hash hex>",
 	// made by HashSecret. Empty means the device may only authenticate
@@ -115,8 +116,8 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 			bad(line, "device id %q: want 1-64 of A-Z a-z 0-9 . _ -", d.ID)
 			return
 		}
-		if d.Class != telemetry.ClassTruck && d.Class != telemetry.ClassGauge {
-			bad(line, "device %s: class %q: want trucks or gauges", d.ID, d.Class)
+		if d.Class != telemetry.ClassTruck && d.Class != telemetry.ClassGauge && d.Class != telemetry.ClassOperator {
+			bad(line, "device %s: class %q: want trucks, gauges or operators", d.ID, d.Class)
 		}
 		if prev, dup := r.byID[d.ID]; dup {
 			bad(line, "device %s: already registered at line %d", d.ID, r.lines[prev])
@@ -169,8 +170,8 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 			bad(line, "fleet %s: count %d: want 1 to 1000000", f.Prefix, f.Count)
 			continue
 		}
-		if f.Class != telemetry.ClassTruck && f.Class != telemetry.ClassGauge {
-			bad(line, "fleet %s: class %q: want trucks or gauges", f.Prefix, f.Class)
+		if f.Class != telemetry.ClassTruck && f.Class != telemetry.ClassGauge && f.Class != telemetry.ClassOperator {
+			bad(line, "fleet %s: class %q: want trucks, gauges or operators", f.Prefix, f.Class)
 			continue
 		}
 		if f.Width == 0 {

@@ -9,14 +9,30 @@ import (
 
 // position returns where the truck is and which way it points.
 func (t *truck) position() (xy, float64) {
-	if t.phase != phDriving {
+	if t.phase != phDriving && t.phase != phRoadDump {
 		return t.at, t.hdg
 	}
 	p, k := t.rt.at(t.s)
 	if t.v > 0.5 {
 		t.hdg = bearing(t.rt.pts[k-1], t.rt.pts[k])
 	}
+	if t.inj != nil {
+		p = p.add(t.inj.offset())
+	}
 	return p, t.hdg
+}
+
+// truePos is where the truck is, without GPS noise and without touching any
+// state.
+func (t *truck) truePos() xy {
+	if t.phase != phDriving && t.phase != phRoadDump {
+		return t.at
+	}
+	p, _ := t.rt.at(t.s)
+	if t.inj != nil {
+		p = p.add(t.inj.offset())
+	}
+	return p
 }
 
 // fix makes the terminal's GPS report at now: the true position plus

@@ -49,6 +49,7 @@ const (
 	phQueueing                   // at the disposal site, waiting to tip
 	phDumping                    // body raised, load falling
 	phLeaving                    // body down, closing up
+	phRoadDump                   // an injected roadside dump (offline playback only, see injector)
 )
 
 // truck is one muck truck's night: the trip cycle, its GPS terminal and its
@@ -91,6 +92,11 @@ type truck struct {
 	sent     telemetry.SensorState // last sensors message
 	hasSent  bool
 	last     time.Time
+
+	// inj, when set, injects violations for ground truth (NewTruckModel);
+	// Run never sets it, so Run's trucks behave and draw random numbers
+	// exactly as without it.
+	inj *injector
 }
 
 // newTruck makes the index-th truck under seed, at a random point of its
@@ -150,10 +156,17 @@ func (t *truck) Step(now time.Time, out []telemetry.Record) []telemetry.Record {
 		dt = clamp(now.Sub(t.last).Seconds(), 0, maxStepGap)
 	}
 	t.last = now
+	if t.inj != nil {
+		t.inj.now = now
+	}
 	for rem := dt; rem > 1e-9; rem -= maxSubStep {
 		t.advance(math.Min(rem, maxSubStep))
 	}
-	if t.gap <= 0 && t.phase == phDriving && t.v > 3 && t.rng.Float64() < dt/meanGapEvery {
+	if t.inj != nil && t.inj.silent() {
+		return out // the terminal is off: nothing is measured, buffered or sent
+	}
+	if t.gap <= 0 && t.phase == phDriving && t.v > 3 && (t.inj == nil || !t.inj.busy()) &&
+		t.rng.Float64() < dt/meanGapEvery {
 		t.gap = minGapS + (maxGapS-minGapS)*t.rng.Float64() // into an underpass
 	}
 	fix := t.fix(now)
@@ -201,8 +214,12 @@ func (t *truck) advance(h float64) {
 			t.startDrive(true)
 		}
 	case phDriving:
+		prev := t.s
 		t.drive(h)
-		if t.s >= t.rt.total {
+		if t.inj != nil {
+			t.inj.driving(t, prev, h)
+		}
+		if t.phase == phDriving && t.s >= t.rt.total {
 			if t.loaded {
 				t.parkAt(t.w.disposal[t.d])
 				t.cover = telemetry.CoverClosed
@@ -231,6 +248,8 @@ func (t *truck) advance(h float64) {
 		if t.t >= t.dur {
 			t.startDrive(false)
 		}
+	case phRoadDump:
+		t.inj.roadDump(t, h)
 	}
 }
 
@@ -293,6 +312,9 @@ func (t *truck) startDrive(loaded bool) {
 	}
 	t.body = telemetry.BodyDown
 	t.cruise = clamp(t.cruise, kmh(minCruiseKmh), kmh(maxCruiseKmh))
+	if t.inj != nil {
+		t.inj.plan(t, loaded)
+	}
 }
 
 // drive moves the truck h seconds along its route: cruise speed wandering in

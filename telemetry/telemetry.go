@@ -77,6 +77,10 @@ type Class string
 const (
 	ClassTruck Class = "trucks" // GPS terminal plus cover, body and load sensors
 	ClassGauge Class = "gauges" // rain gauge and/or water-depth sensor
+	// ClassOperator is a consumer of alerts (a duty console, a dispatch
+	// system): it may subscribe to urbanwatch/alerts/# and publishes
+	// nothing.
+	ClassOperator Class = "operators"
 )
 
 // Topic returns the MQTT topic a device of class c publishes kind k on.

@@ -3,7 +3,8 @@
 //
 //	urbanwatch serve  [-config FILE] [flags]   run the service
 //	urbanwatch sim    [-config FILE] [flags]   simulate trucks, rain gauges and depth sensors
-//	urbanwatch check  [-config FILE]           validate configuration and registry
+//	urbanwatch replay [-config FILE] [flags]   run a city configuration over recorded telemetry
+//	urbanwatch check  [-config FILE]           validate configuration, registry and city
 //
 // main only parses flags and turns signals into a context; app.Run does the
 // rest, so tests start the same code in-process.
@@ -17,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -29,7 +31,8 @@ const usage = `urbanwatch: muck-truck supervision and flood watch.
 Usage:
   urbanwatch serve [-config FILE] [flags]   run the service (embedded MQTT broker, spool, InfluxDB writer)
   urbanwatch sim   [-config FILE] [flags]   publish simulated Weifang traffic over MQTT
-  urbanwatch check [-config FILE]           validate the configuration and the device registry
+  urbanwatch replay [-config FILE] [flags]  print the alerts a city raises over recorded telemetry, or compare two
+  urbanwatch check [-config FILE]           validate the configuration, the device registry and the city
   urbanwatch check -hash-secret SECRET      print the registry form of a device secret
 
 Run 'urbanwatch COMMAND -h' for a command's flags.
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "sim":
 		return sim(ctx, args[1:], stderr)
+	case "replay":
+		return replay(ctx, args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
@@ -117,7 +122,16 @@ func check(args []string, stdout, stderr io.Writer) error {
 	if cfg.Influx.URL != "" {
 		store = cfg.Influx.URL
 	}
-	fmt.Fprintf(stdout, "%s: ok\n  registry %s: %d devices\n  mqtt: %s\n  influx: %s, bucket %s\n",
-		*cfgPath, cfg.Registry, reg.Len(), mode, store, cfg.Influx.Bucket())
+	city := "  city: none (no rules run)\n"
+	if cfg.City != "" {
+		c, err := config.LoadCity(cfg.City, reg)
+		if err != nil {
+			return fmt.Errorf("invalid city:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		}
+		city = fmt.Sprintf("  city %s: %d companies, %d trucks, %d permits, %d sites, %d routes, %d zones, %d gauges\n",
+			cfg.City, len(c.Companies), len(c.Trucks), len(c.Permits), len(c.Sites), len(c.Routes), len(c.Zones), len(c.Gauges))
+	}
+	fmt.Fprintf(stdout, "%s: ok\n  registry %s: %d devices\n%s  mqtt: %s\n  influx: %s, bucket %s\n",
+		*cfgPath, cfg.Registry, reg.Len(), city, mode, store, cfg.Influx.Bucket())
 	return nil
 }

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +32,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	demoRain := fs.Int("demo-rain-gauges", 20, "with -demo: simulated rain gauges")
 	demoDepth := fs.Int("demo-depth-points", 10, "with -demo: simulated water-depth points")
 	demoStorm := fs.Bool("demo-storm", true, "with -demo: a rainstorm crosses the city")
+	demoSeed := fs.Int64("demo-seed", simulators.DemoSeed, "with -demo: the simulation's seed (the demo city's permits are drawn for this one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,14 +54,46 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	var city *config.City
+	if cfg.City != "" {
+		if city, err = config.LoadCity(cfg.City, reg); err != nil {
+			return err
+		}
+	} else {
+		log.Warn().Msg("no city configured: ingest and storage only, no rules")
+	}
 	started := make(chan *app.App, 1)
-	a, err := app.New(app.Options{Config: cfg, Registry: reg, Logger: log,
+	a, err := app.New(app.Options{Config: cfg, Registry: reg, City: city, Logger: log,
 		Ready: func(a *app.App) { started <- a }})
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
+	if city != nil {
+		reload := func(why string) {
+			if err := a.ReloadCity(); err != nil {
+				log.Error().Str("trigger", why).Msgf("city configuration refused, the previous one stays:\n%v", err)
+				return
+			}
+			log.Info().Str("trigger", why).Str("file", cfg.City).Msg("city configuration reloaded")
+		}
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		g.Go(func() error {
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-hup:
+					reload("SIGHUP")
+				}
+			}
+		})
+		w := config.NewCityWatcher(city, 2*time.Second, func() { reload("file change") })
+		g.Go(func() error { return w.Run(gctx) })
+	}
 	g.Go(func() error {
 		select {
 		case <-gctx.Done():
@@ -74,7 +110,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err := simulators.Run(gctx, simulators.Options{
 			Broker: "tcp://" + a.MQTTAddr(), Registry: reg,
 			Trucks: *demoTrucks, RainGauges: *demoRain, DepthPoints: *demoDepth,
-			Storm: *demoStorm, Seed: time.Now().UnixNano(),
+			Storm: *demoStorm, Seed: *demoSeed,
 			Logger: log.With().Str("component", "sim").Logger().Level(max(log.GetLevel(), zerolog.WarnLevel)),
 		})
 		if gctx.Err() != nil {

@@ -311,7 +311,15 @@ func (h *hook) denyConnect(cl *mqtt.Client, why string) {
 	h.b.o.Logger.Warn().Str("remote", cl.Net.Remote).Str("client", cl.ID).Msg("connection refused: " + why)
 }
 
-// OnACLCheck lets a device subscribe only under its own prefix. Publishes
+// AlertTopicPrefix starts the topics alerts are published on
+// (urbanwatch/alerts/{rule}/{subject}); AlertTopicFilter subscribes to all.
+const (
+	AlertTopicPrefix = "urbanwatch/alerts/"
+	AlertTopicFilter = "urbanwatch/alerts/#"
+)
+
+// OnACLCheck lets a device subscribe only under its own prefix, and an
+// operator only to alerts. Publishes
 // pass here and are checked in OnPublish, which has the payload to keep in
 // the dead letters and can acknowledge the refusal: mochi's ACL refusal of a
 // QoS 1 publish from an MQTT 3.1.1 device closes the connection, and the
@@ -323,6 +331,9 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	id := string(cl.Properties.Username)
 	class, ok := h.b.o.Devices.Class(id)
 	if ok && strings.HasPrefix(topic, string(class)+"/"+id+"/") {
+		return true
+	}
+	if ok && class == telemetry.ClassOperator && (topic == AlertTopicFilter || strings.HasPrefix(topic, AlertTopicPrefix)) {
 		return true
 	}
 	h.b.aclDenied.WithLabelValues("subscribe").Inc()

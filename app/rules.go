@@ -1,0 +1,371 @@
+package app
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/rules"
+	"github.com/urbanwatch/urbanwatch/storage/spool"
+	"github.com/urbanwatch/urbanwatch/telemetry"
+)
+
+// The rules stage runs the engine over the telemetry spool in arrival order
+// and writes every alert event to the alert journal, a spool of its own
+// that the MQTT publisher (and the alerting stage) drain with their own
+// cursors:
+//
+//	spool --cursor "rules"--> engine --> alert journal --cursor "mqtt"--> broker
+//
+// Restart without repeats: every snapshotEvery the stage waits for the
+// journal to be durable, writes the engine's snapshot with the journal's
+// event count, and only then acknowledges the telemetry it has evaluated.
+// After a crash it restores the snapshot and re-evaluates the records
+// after it; the events this produces again were journaled already (their
+// keys are read back from the journal) and are suppressed, so nothing is
+// announced twice, and whatever cleared while the service was down
+// resolves as the replay and the watermark move on.
+
+const (
+	snapshotEvery   = 10 * time.Second
+	advanceEvery    = time.Second
+	rulesBatch      = 1024
+	journalCursor   = "rules"
+	publisherCursor = "mqtt"
+)
+
+// rulesStage is the engine with its durable input and output.
+type rulesStage struct {
+	engine   *rules.Engine
+	input    *spool.Cursor
+	journal  *spool.Spool
+	held     *spool.Cursor // journal records since the last snapshot
+	snapPath string
+	now      func() time.Time
+	log      zerolog.Logger
+	reload   chan *config.City
+
+	seq        uint64 // journal sequence of the next event
+	snapSeq    uint64 // seq at the last snapshot
+	suppress   map[string]struct{}
+	lastCommit *spool.Commit
+	failed     error
+
+	suppressed prometheus.Counter
+	snapshots  *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+}
+
+// journalEntry is one alert event in the journal: its sequence, then the
+// JSON the publisher sends.
+func encodeJournal(seq uint64, a *telemetry.Alert) ([]byte, error) {
+	js, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 8, 8+len(js))
+	binary.BigEndian.PutUint64(b, seq)
+	return append(b, js...), nil
+}
+
+func decodeJournal(p []byte) (uint64, []byte, error) {
+	if len(p) < 8 {
+		return 0, nil, errors.New("alert journal record too short")
+	}
+	return binary.BigEndian.Uint64(p), p[8:], nil
+}
+
+// newRulesStage opens the engine's state: it restores the last snapshot
+// and reads back the events journaled since.
+func newRulesStage(city *config.City, sp *spool.Spool, journal *spool.Spool, dataDir string, now func() time.Time,
+	log zerolog.Logger, reg prometheus.Registerer) (*rulesStage, error) {
+	s := &rulesStage{journal: journal, snapPath: filepath.Join(dataDir, "rules", "state.snap"), now: now, log: log,
+		reload: make(chan *config.City, 1), suppress: map[string]struct{}{},
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_rules_replayed_suppressed_total",
+			Help: "Alert events re-derived after a restart and not announced again."}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "urbanwatch_rules_snapshots_total",
+			Help: "Engine snapshots written, by result."}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "urbanwatch_city_reloads_total",
+			Help: "City configuration reloads, by result (applied, refused)."}, []string{"result"}),
+	}
+	for _, c := range []prometheus.Collector{s.suppressed, s.snapshots, s.reloads} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("rules stage metrics: %w", err)
+		}
+	}
+	var err error
+	s.engine, err = rules.New(rules.Options{City: city, Sink: rules.SinkFunc(s.emit), Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	if s.input, err = sp.Cursor("rules"); err != nil {
+		return nil, fmt.Errorf("rules cursor: %w", err)
+	}
+	if s.held, err = journal.Cursor(journalCursor); err != nil {
+		return nil, fmt.Errorf("alert journal cursor: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.snapPath), 0o755); err != nil {
+		return nil, fmt.Errorf("rules state dir: %w", err)
+	}
+	if b, err := os.ReadFile(s.snapPath); err == nil {
+		if len(b) < 8 {
+			log.Warn().Str("file", s.snapPath).Msg("rules snapshot truncated; starting empty")
+		} else if err := s.engine.Restore(b[8:]); err != nil {
+			log.Warn().Err(err).Msg("rules snapshot unreadable; starting empty and re-evaluating what the spool holds")
+		} else {
+			s.snapSeq = binary.BigEndian.Uint64(b)
+			log.Info().Str("watermark", s.engine.Watermark().Format(time.RFC3339)).Msg("rules state restored")
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read rules snapshot: %w", err)
+	}
+	s.seq = s.snapSeq
+	err = journal.Scan(func(p []byte) error {
+		seq, js, err := decodeJournal(p)
+		if err != nil {
+			return nil
+		}
+		if seq >= s.seq {
+			s.seq = seq + 1
+		}
+		if seq < s.snapSeq {
+			return nil
+		}
+		var a telemetry.Alert
+		if json.Unmarshal(js, &a) == nil {
+			s.suppress[a.Key()] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan alert journal: %w", err)
+	}
+	if len(s.suppress) > 0 {
+		log.Info().Int("events", len(s.suppress)).Msg("alert events since the last snapshot will not be announced again")
+	}
+	return s, nil
+}
+
+// emit journals one event (the engine's Sink).
+func (s *rulesStage) emit(a *telemetry.Alert) {
+	if _, ok := s.suppress[a.Key()]; ok {
+		delete(s.suppress, a.Key())
+		s.suppressed.Inc()
+		return
+	}
+	p, err := encodeJournal(s.seq, a)
+	if err != nil {
+		s.log.Error().Err(err).Str("alert", a.ID).Msg("encode alert")
+		return
+	}
+	s.seq++
+	s.lastCommit = s.journal.Submit(p)
+	s.log.Info().Str("rule", a.Rule).Str("state", string(a.State)).Str("subject", a.Subject.ID).
+		Str("severity", a.Severity).Int("version", a.Version).Msg("alert")
+}
+
+// refused counts a reload that failed validation.
+func (s *rulesStage) refused() { s.reloads.WithLabelValues("refused").Inc() }
+
+// Reload hands a new configuration to the engine's goroutine.
+func (s *rulesStage) Reload(c *config.City) {
+	select {
+	case <-s.reload:
+	default:
+	}
+	s.reload <- c
+}
+
+// Run evaluates until ctx is done, then writes a final snapshot.
+func (s *rulesStage) Run(ctx context.Context) error {
+	batches := make(chan spool.Batch)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			b, err := s.input.Next(ctx, rulesBatch, 4<<20)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(advanceEvery)
+	defer tick.Stop()
+	var pending *spool.Batch
+	lastSnap := s.now()
+	var rec telemetry.Record
+	for {
+		select {
+		case b := <-batches:
+			s.evaluate(b, &rec)
+			pending = &b
+		case <-tick.C:
+			s.engine.Advance(s.now())
+		case c := <-s.reload:
+			if err := s.engine.SetCity(c); err != nil {
+				s.reloads.WithLabelValues("refused").Inc()
+				s.log.Error().Err(err).Msg("rules configuration refused")
+			} else {
+				s.reloads.WithLabelValues("applied").Inc()
+			}
+		case err := <-readErr:
+			if serr := s.snapshot(pending); serr != nil {
+				s.log.Error().Err(serr).Msg("final rules snapshot")
+			}
+			if errors.Is(err, context.Canceled) || errors.Is(err, spool.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("rules input: %w", err)
+		}
+		if s.now().Sub(lastSnap) >= snapshotEvery && pending != nil {
+			if err := s.snapshot(pending); err != nil {
+				s.snapshots.WithLabelValues("failed").Inc()
+				s.log.Error().Err(err).Msg("rules snapshot")
+			} else {
+				pending = nil
+			}
+			lastSnap = s.now()
+		}
+	}
+}
+
+// evaluate runs one batch of spooled records through the engine.
+func (s *rulesStage) evaluate(b spool.Batch, rec *telemetry.Record) {
+	for _, p := range b.Records {
+		if err := rec.UnmarshalBinary(p); err != nil {
+			continue // counted and kept by the influx writer's dead letters
+		}
+		s.engine.Process(rec)
+	}
+}
+
+// snapshot makes the evaluation up to the end of b durable: journal first,
+// then the engine state, then the input acknowledgement.
+func (s *rulesStage) snapshot(b *spool.Batch) error {
+	if b == nil {
+		return nil
+	}
+	if s.lastCommit != nil {
+		if err := s.lastCommit.Wait(); err != nil {
+			return fmt.Errorf("alert journal: %w", err)
+		}
+	}
+	state, err := s.engine.Snapshot()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 8, 8+len(state))
+	binary.BigEndian.PutUint64(buf, s.seq)
+	if err := writeFileAtomic(s.snapPath, append(buf, state...)); err != nil {
+		return err
+	}
+	if err := s.input.Ack(*b); err != nil {
+		return fmt.Errorf("ack rules input: %w", err)
+	}
+	// Release journal records before the snapshot for deletion.
+	for released := s.snapSeq; released < s.seq; {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		hb, err := s.held.Next(ctx, rulesBatch, 4<<20)
+		cancel()
+		if err != nil {
+			break
+		}
+		if err := s.held.Ack(hb); err != nil {
+			return fmt.Errorf("ack alert journal: %w", err)
+		}
+		released += uint64(len(hb.Records))
+	}
+	s.snapSeq = s.seq
+	s.snapshots.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// writeFileAtomic replaces path with data: temp file, fsync, rename, fsync
+// of the folder.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// alertPublisher sends journaled alerts on MQTT, QoS 1, in journal order,
+// acknowledging each batch after the broker has taken it.
+type alertPublisher struct {
+	cursor  *spool.Cursor
+	publish func(topic string, payload []byte) error
+	log     zerolog.Logger
+	sent    prometheus.Counter
+}
+
+func (p *alertPublisher) Run(ctx context.Context) error {
+	var a telemetry.Alert
+	for {
+		b, err := p.cursor.Next(ctx, 256, 1<<20)
+		if err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, spool.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("alert publisher: %w", err)
+		}
+		for _, rec := range b.Records {
+			_, js, err := decodeJournal(rec)
+			if err != nil || json.Unmarshal(js, &a) != nil {
+				p.log.Error().Msg("undecodable alert journal record skipped")
+				continue
+			}
+			for {
+				if err := p.publish(a.Topic(), js); err == nil {
+					break
+				} else {
+					p.log.Warn().Err(err).Str("topic", a.Topic()).Msg("publish alert; retrying")
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+			p.sent.Inc()
+		}
+		if err := p.cursor.Ack(b); err != nil {
+			return fmt.Errorf("ack alert publisher: %w", err)
+		}
+	}
+}
