@@ -37,6 +37,14 @@ fleets:
 // given registry, logging at warn to the test log (logger nil) or nowhere.
 func startApp(tb testing.TB, registry, influxURL string, log *zerolog.Logger) (*App, *config.Registry) {
 	tb.Helper()
+	return startAppCity(tb, registry, influxURL, log, nil)
+}
+
+// startAppCity is startApp with rules: city builds the city from the
+// registry (nil runs no rules).
+func startAppCity(tb testing.TB, registry, influxURL string, log *zerolog.Logger,
+	city func(tb testing.TB, reg *config.Registry) *config.City) (*App, *config.Registry) {
+	tb.Helper()
 	dir := tb.TempDir()
 	os.WriteFile(filepath.Join(dir, "registry.yaml"), []byte(registry), 0o600)
 	os.WriteFile(filepath.Join(dir, "urbanwatch.yaml"), fmt.Appendf(nil,
@@ -55,7 +63,11 @@ func startApp(tb testing.TB, registry, influxURL string, log *zerolog.Logger) (*
 		logger = *log
 	}
 	ready := make(chan *App, 1)
-	a, err := New(Options{Config: cfg, Registry: reg, Logger: logger, Ready: func(a *App) { ready <- a }})
+	var c *config.City
+	if city != nil {
+		c = city(tb, reg)
+	}
+	a, err := New(Options{Config: cfg, Registry: reg, City: c, Logger: logger, Ready: func(a *App) { ready <- a }})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/internal/testenv"
 	"github.com/urbanwatch/urbanwatch/rules/geo"
 	"github.com/urbanwatch/urbanwatch/storage/spool"
 	"github.com/urbanwatch/urbanwatch/telemetry"
@@ -244,5 +246,88 @@ func TestRulesSnapshotIsCompact(t *testing.T) {
 	}
 	if len(snap) > 4096 || len(snap) == 0 {
 		t.Fatalf("snapshot of one truck is %d bytes", len(snap))
+	}
+}
+
+const rulesRegistry = `
+fleets:
+  - {prefix: T, class: trucks, count: 4, width: 1, key: app-test-fleet-key-0123}
+devices:
+  - {id: console-1, class: operators, secret_hash: "%s"}
+`
+
+// TestAlertsOverMQTT drives a truck with its cover open through the real
+// broker and reads the alert events as a duty console does: subscribed to
+// urbanwatch/alerts/# with an operator account.
+func TestAlertsOverMQTT(t *testing.T) {
+	db := testenv.Influxd(t)
+	reg := fmt.Sprintf(rulesRegistry, config.HashSecret("console-secret"))
+	a, registry := startAppCity(t, reg, db.URL(), nil, testCity)
+
+	got := make(chan telemetry.Alert, 16)
+	console := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + a.MQTTAddr()).SetClientID("console-1").
+		SetUsername("console-1").SetPassword("console-secret").SetProtocolVersion(4))
+	if tok := console.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("console connect: %v", tok.Error())
+	}
+	defer console.Disconnect(50)
+	tok := console.Subscribe("urbanwatch/alerts/#", 1, func(_ paho.Client, m paho.Message) {
+		var al telemetry.Alert
+		if err := json.Unmarshal(m.Payload(), &al); err != nil {
+			t.Errorf("alert payload %s: %v", m.Payload(), err)
+			return
+		}
+		if m.Topic() != al.Topic() {
+			t.Errorf("alert %s on topic %s", al.ID, m.Topic())
+		}
+		got <- al
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	// An operator may not read device topics.
+	if tok := console.Subscribe("trucks/T1/gps", 1, nil); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		if st, ok := tok.(*paho.SubscribeToken); ok && st.Result()["trucks/T1/gps"] != 0x80 {
+			t.Fatalf("operator subscribed to a device topic: %v", st.Result())
+		}
+	}
+
+	truck := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + a.MQTTAddr()).SetClientID("T1").
+		SetUsername("T1").SetPassword(secretOf(registry, "T1")).SetProtocolVersion(4))
+	if tok := truck.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("truck connect: %v", tok.Error())
+	}
+	defer truck.Disconnect(50)
+	start := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	for _, r := range uncoveredTrip(start) {
+		var topic, payload string
+		if r.Kind == telemetry.KindGPS {
+			topic = "trucks/T1/gps"
+			payload = fmt.Sprintf(`{"ts":%d,"seq":%d,"lat":%.7f,"lon":%.7f,"speed_kmh":%g,"heading":90,"sats":10,"valid":true}`,
+				r.TS.UnixMilli(), r.Seq, r.Fix.Lat, r.Fix.Lon, r.Fix.SpeedKmh)
+		} else {
+			topic = "trucks/T1/sensors"
+			payload = fmt.Sprintf(`{"ts":%d,"seq":%d,"cover":%q,"body":"down","load_kg":%g}`,
+				r.TS.UnixMilli(), r.Seq, r.Sensors.Cover.String(), r.Sensors.LoadKg)
+		}
+		if tok := truck.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	var events []string
+	for len(events) < 2 {
+		select {
+		case al := <-got:
+			events = append(events, fmt.Sprintf("%s %s %s v%d", al.Rule, al.State, al.Subject.ID, al.Version))
+			if al.Subject.CompanyName != "潍坊测试运输有限公司" || al.Subject.Device != "T1" {
+				t.Errorf("subject %+v", al.Subject)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("alerts received: %q", events)
+		}
+	}
+	want := []string{"uncovered_load firing 鲁G·A0001 v1", "uncovered_load resolved 鲁G·A0001 v2"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("alerts %q, want %q", events, want)
 	}
 }

@@ -520,6 +520,11 @@ func TestLinesShapes(t *testing.T) {
 		if _, ok := ls.Within(0, XY{2000, 30}, math.NaN()); ok {
 			t.Error("Within(r=NaN) = ok")
 		}
+		for _, q := range []XY{{math.NaN(), 0}, {0, math.NaN()}, {math.Inf(1), 0}} {
+			if d := ls.Distance(0, q); !math.IsNaN(d) {
+				t.Errorf("Distance(%v) = %v, want NaN", q, d)
+			}
+		}
 	}
 	if ls := NewLines(pl, nil, 0); ls.Len() != 0 {
 		t.Error("empty index has lines")
