@@ -259,7 +259,16 @@ func (a *App) Run(ctx context.Context) (err error) {
 				return fmt.Errorf("alert journal cursor: %w", err)
 			}
 			pub := &alertPublisher{cursor: pc, log: a.log.With().Str("component", "alert-publisher").Logger(),
-				publish: func(topic string, payload []byte) error { return a.broker.Publish(topic, payload, false, 1) },
+				publish: func(topic string, payload []byte) error {
+					before := a.broker.AlertDrops()
+					if err := a.broker.Publish(topic, payload, false, 1); err != nil {
+						return err
+					}
+					if a.broker.AlertDrops() != before {
+						return errors.New("a subscriber's queue was full")
+					}
+					return nil
+				},
 				sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_alerts_published_total",
 					Help: "Alert events published on MQTT."})}
 			if err := a.metrics.Register(pub.sent); err != nil {

@@ -531,3 +531,22 @@ func TestUnboundDeviceIsSkipped(t *testing.T) {
 	r.drive("T9", t0, 0, 0, 3000, 0, 36)
 	r.want()
 }
+
+func TestLaggingClockIsNotSilence(t *testing.T) {
+	r := newRun(t, testCity(t))
+	wall := t0.Add(10 * time.Minute)
+	r.e.Advance(wall)
+	// The terminal's clock runs 10 minutes behind: every fix is "old",
+	// but the truck is talking.
+	r.feed(sensors("T1", t0, closed, down, 15000))
+	for i := range 120 {
+		r.feed(fix("T1", t0.Add(time.Duration(i)*time.Second), float64(i)*10, 0, 36))
+		wall = wall.Add(time.Second)
+		r.e.Advance(wall)
+	}
+	for _, a := range r.events {
+		if a.Rule == RuleSignalLost {
+			t.Fatalf("signal_lost for a truck that reports every second: %v", r.summary())
+		}
+	}
+}

@@ -36,7 +36,7 @@ type depthSample struct {
 // gaugeState is what the rules remember of one gauge or depth point.
 type gaugeState struct {
 	cfg    *config.Gauge
-	lastTS int64 // newest report (or when watching began)
+	lastTS int64 // newest report, or the watermark when it arrived if later (or when watching began)
 	queued int64 // live timer entry; -1 removed
 
 	rain      []rainSample // sorted by ts, pruned to the longest window
@@ -69,9 +69,9 @@ func (g *gaugeState) location() telemetry.Location {
 // heard notes a report at ts: it clears sensor_offline and moves the
 // silence deadline.
 func (g *gaugeState) heard(e *Engine, ts int64) {
-	if ts > g.lastTS {
-		g.lastTS = ts
-	}
+	// A report that arrives long after its own time still shows the gauge
+	// is alive: silence is measured from the watermark at arrival too.
+	g.lastTS = max(g.lastTS, ts, e.wm)
 	if g.offline.firing {
 		g.offline.firing = false
 		g.offline.version++

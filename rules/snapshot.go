@@ -58,7 +58,7 @@ func (e *Engine) Restore(data []byte) error {
 		st := ts.restore(e, ti)
 		e.trucks[ts.Plate] = st
 		if st.armed && !st.signal.firing {
-			e.schedule(&st.queued, st.validTS+int64(e.m.rules.SignalLost.After), timer{truck: st})
+			e.schedule(&st.queued, st.silentFrom()+int64(e.m.rules.SignalLost.After), timer{truck: st})
 		}
 	}
 	for i := range s.Gauges {
@@ -143,7 +143,7 @@ type zoneSnap struct {
 
 type truckSnap struct {
 	Plate                                string
-	FixTS, ValidTS, SensTS               int64
+	FixTS, ValidTS, SensTS, HeardWM      int64
 	Lon, Lat                             float64
 	Speed                                float32
 	Site, LastSite                       string
@@ -162,7 +162,7 @@ type truckSnap struct {
 }
 
 func (st *truckState) snap(e *Engine, plate string) truckSnap {
-	s := truckSnap{Plate: plate, FixTS: st.fixTS, ValidTS: st.validTS, SensTS: st.sensTS, Lon: st.lon, Lat: st.lat,
+	s := truckSnap{Plate: plate, FixTS: st.fixTS, ValidTS: st.validTS, SensTS: st.sensTS, HeardWM: st.heardWM, Lon: st.lon, Lat: st.lat,
 		Speed: st.speed, HasLoadSensor: st.hasLoadSensor, TripLoaded: st.tripLoaded, RaisedSince: st.raisedSince,
 		PeakKg: st.peakKg, PeakTS: st.peakTS, DumpDone: st.dumpDone, Dump: st.dump.snap(), DumpTrigger: st.dumpTrigger,
 		Uncovered: st.uncovered.snap(), OffRoute: st.offRoute.snap(), Hours: st.hours.snap(),
@@ -184,7 +184,7 @@ func (st *truckState) snap(e *Engine, plate string) truckSnap {
 }
 
 func (s *truckSnap) restore(e *Engine, ti *truckInfo) *truckState {
-	st := &truckState{info: ti, fixTS: s.FixTS, validTS: s.ValidTS, sensTS: s.SensTS, lon: s.Lon, lat: s.Lat,
+	st := &truckState{info: ti, fixTS: s.FixTS, validTS: s.ValidTS, sensTS: s.SensTS, heardWM: s.HeardWM, lon: s.Lon, lat: s.Lat,
 		speed: s.Speed, hasLoadSensor: s.HasLoadSensor, tripLoaded: s.TripLoaded, raisedSince: s.RaisedSince,
 		peakKg: s.PeakKg, peakTS: s.PeakTS, dumpDone: s.DumpDone, dump: s.Dump.restore(), dumpTrigger: s.DumpTrigger,
 		uncovered: s.Uncovered.restore(), offRoute: s.OffRoute.restore(), hours: s.Hours.restore(),

@@ -41,6 +41,7 @@ type truckState struct {
 	// Last fix that moved the truck, and its derived facts.
 	fixTS    int64
 	validTS  int64 // last valid fix (for signal_lost)
+	heardWM  int64 // the watermark when it arrived
 	sensTS   int64 // newest sensors message
 	pos      geo.XY
 	lon, lat float64
@@ -158,7 +159,7 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 		}
 		return
 	}
-	st.fixTS, st.validTS = ts, ts
+	st.fixTS, st.validTS, st.heardWM = ts, ts, e.wm
 	st.lon, st.lat, st.speed = f.Lon, f.Lat, float32(f.SpeedKmh)
 	st.pos = e.m.plane.Project(f.Lon, f.Lat)
 	e.scratch = e.m.sites.Containing(st.pos, e.scratch[:0])
@@ -186,7 +187,7 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 	s, known := st.sensorsAt(ts)
 	st.armed = site < 0 && (float64(st.speed) >= r.UncoveredLoad.MinSpeedKmh || st.loaded(r, s, known))
 	if st.armed {
-		e.schedule(&st.queued, ts+int64(r.SignalLost.After), timer{truck: st})
+		e.schedule(&st.queued, st.silentFrom()+int64(r.SignalLost.After), timer{truck: st})
 	}
 }
 
@@ -528,13 +529,19 @@ func containsStr(s []string, v string) bool {
 	return false
 }
 
+// silentFrom is when the truck's silence began on the watermark's scale:
+// its last valid fix, or, if that fix arrived long after its own time (a
+// terminal whose clock lags, a back-filled buffer), the watermark when it
+// arrived. A truck that is talking is not silent, whatever its timestamps.
+func (st *truckState) silentFrom() int64 { return max(st.validTS, st.heardWM) }
+
 // onTimer checks the signal_lost deadline.
 func (st *truckState) onTimer(e *Engine) {
 	if st.queued < 0 || !st.armed || st.signal.firing {
 		return
 	}
 	after := int64(e.m.rules.SignalLost.After)
-	due := st.validTS + after
+	due := st.silentFrom() + after
 	if due > e.wm {
 		e.schedule(&st.queued, due, timer{truck: st})
 		return

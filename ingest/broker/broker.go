@@ -24,6 +24,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -82,6 +83,7 @@ type Broker struct {
 	authFailures prometheus.Counter
 	aclDenied    *prometheus.CounterVec
 	notAcked     prometheus.Counter
+	alertDrops   atomic.Int64
 }
 
 // New builds a broker; Start or Run opens its listeners.
@@ -246,9 +248,23 @@ func (b *Broker) TLSAddr() string {
 	return b.tls.Address()
 }
 
+// AlertDrops counts alert messages the broker dropped for a subscriber
+// whose outbound queue was full. Publish of an alert is complete only if the
+// count did not move during it; the alert publisher republishes otherwise.
+func (b *Broker) AlertDrops() int64 { return b.alertDrops.Load() }
+
 // Publish sends a message from urbanwatch itself (alerts) to subscribers.
 func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
 	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+// OnPublishDropped counts alerts dropped for a slow subscriber.
+func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if strings.HasPrefix(pk.TopicName, AlertTopicPrefix) {
+		h.b.alertDrops.Add(1)
+		h.b.o.Logger.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).
+			Msg("alert dropped for a subscriber that is behind; it will be published again")
+	}
 }
 
 // hook is the mochi hook with urbanwatch's device rules.
@@ -261,7 +277,7 @@ func (h *hook) ID() string { return "urbanwatch-devices" }
 
 func (h *hook) Provides(x byte) bool {
 	switch x {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPublishDropped:
 		return true
 	}
 	return false
