@@ -5,7 +5,7 @@ CACHE     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/urbanwatch
 INFLUXD   := $(CACHE)/bin/influxd
 PKGS      := ./...
 
-.PHONY: all build run test check vet bench influxd clean
+.PHONY: all build run test check vet bench eval influxd clean
 
 all: build
 
@@ -36,7 +36,16 @@ check: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./ingest/ ./storage/spool/
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -timeout 30m ./storage/influx/
-	$(GO) test -run '^$$' -bench . -benchtime 200000x -timeout 30m ./app/
+	$(GO) test -run '^$$' -bench 'Ingest|Memory' -benchtime 200000x -timeout 30m ./app/
+	$(GO) test -run '^$$' -bench 'PublishToAlert' -benchtime 1x -timeout 30m ./app/
+	$(GO) test -run '^$$' -bench 'EngineCity' -benchtime 2000000x -benchmem -timeout 30m ./rules/
+	$(GO) test -run '^$$' -bench 'MemoryPerTruck' -benchtime 1x -timeout 30m ./rules/
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./rules/geo/
+
+## eval: the rules over a large simulated night and storm with exact ground
+## truth; prints precision and recall per rule.
+eval:
+	$(GO) run ./cmd/urbanwatch eval -trucks 2000 -rain-gauges 200 -depth-points 100 -hours 8
 
 ## influxd: build InfluxDB 1.8.10 once into the cache (make run does this itself).
 influxd: $(INFLUXD)

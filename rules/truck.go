@@ -71,6 +71,10 @@ type truckState struct {
 	queued int64 // the live timer entry, 0 none, -1 removed
 
 	zones []zoneCond
+
+	// Recent stays in sites, so a dump reported late is judged where it
+	// happened, not where the truck is when the report arrives.
+	visits [visitRing]visit
 }
 
 // zoneCond is a zone rule's state for one truck.
@@ -135,6 +139,45 @@ func (st *truckState) addSensors(s sensorSample) {
 	}
 }
 
+// visit is a stay inside a site, from the fixes that showed it.
+type visit struct {
+	from, to int64
+	site     int32
+}
+
+const visitRing = 4
+
+// noteVisit records that the truck was in site at ts, from an in-order or a
+// late fix, merging with a stay of the same site within a minute.
+func (st *truckState) noteVisit(site int32, ts int64) {
+	const merge = int64(time.Minute)
+	for i := range st.visits {
+		v := &st.visits[i]
+		if v.to != 0 && v.site == site && ts >= v.from-merge && ts <= v.to+merge {
+			v.from, v.to = min(v.from, ts), max(v.to, ts)
+			return
+		}
+	}
+	old := 0
+	for i := range st.visits {
+		if st.visits[i].to < st.visits[old].to {
+			old = i
+		}
+	}
+	st.visits[old] = visit{from: ts, to: ts, site: site}
+}
+
+// siteAt returns the site the truck was in around ts (within slack), from
+// its recent stays, or -1.
+func (st *truckState) siteAt(ts int64, slack time.Duration) int32 {
+	for _, v := range st.visits {
+		if v.to != 0 && ts >= v.from-int64(slack) && ts <= v.to+int64(slack) {
+			return v.site
+		}
+	}
+	return -1
+}
+
 // loaded reports whether the truck carries a load, from its load sensor or,
 // without one, from where its trip began.
 func (st *truckState) loaded(r *config.RuleSettings, s sensorSample, known bool) bool {
@@ -154,8 +197,14 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 	if ts < st.fixTS {
 		if st.fixTS-ts > int64(r.ReorderWindow) {
 			e.met.skipped.WithLabelValues("too_late").Inc()
-		} else {
-			e.met.skipped.WithLabelValues("late").Inc()
+			return
+		}
+		// A late fix does not move the truck, but where it was counts
+		// when a dump of that time is judged.
+		e.met.skipped.WithLabelValues("late").Inc()
+		e.scratch = e.m.sites.Containing(e.m.plane.Project(f.Lon, f.Lat), e.scratch[:0])
+		if len(e.scratch) > 0 {
+			st.noteVisit(e.scratch[0], ts)
 		}
 		return
 	}
@@ -166,6 +215,9 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 	site := int32(-1)
 	if len(e.scratch) > 0 {
 		site = e.scratch[0]
+	}
+	if site >= 0 {
+		st.noteVisit(site, ts)
 	}
 	if site != st.site {
 		if st.site >= 0 {
@@ -198,7 +250,8 @@ func (st *truckState) onSensors(e *Engine, device string, ts int64, s *telemetry
 		e.met.skipped.WithLabelValues("too_late").Inc()
 		return
 	}
-	if ts > st.sensTS {
+	inOrder := ts >= st.sensTS
+	if inOrder {
 		st.sensTS = ts
 	}
 	prev, hadPrev := st.sensorsAt(ts)
@@ -213,8 +266,10 @@ func (st *truckState) onSensors(e *Engine, device string, ts int64, s *telemetry
 	if s.HasLoad {
 		st.hasLoadSensor = true
 	}
-	// Body transitions, at the sensor's own time.
+	// Body transitions, at the sensor's own time; a sample older than the
+	// newest one already seen cannot undo a later state.
 	switch {
+	case !inOrder:
 	case cur.body == telemetry.BodyRaised && st.raisedSince == 0:
 		st.raisedSince, st.dumpDone = ts, false
 	case cur.body != telemetry.BodyRaised && cur.body != telemetry.BodyUnknown:
@@ -402,7 +457,16 @@ func (st *truckState) judgeDump(e *Engine, device string, now, started int64, de
 	if !st.hasLoadSensor {
 		st.tripLoaded = false
 	}
-	if st.site >= 0 && st.dumpAllowedAt(e, st.site, time.Unix(0, now)) {
+	// Judge where the dump began: where the truck is now if the report is
+	// current, else where its fixes put it then.
+	where := st.site
+	if st.fixTS-started > int64(e.m.rules.IllegalDumping.RaisedFor)+int64(10*time.Second) {
+		where = st.siteAt(started, 30*time.Second)
+	}
+	if where < 0 {
+		where = st.siteAt(started, 0)
+	}
+	if where >= 0 && st.dumpAllowedAt(e, where, time.Unix(0, now)) {
 		return
 	}
 	r := &e.m.rules.IllegalDumping

@@ -8,6 +8,10 @@
 // The models (trucks, gauges, depth points, rain fields) are deterministic
 // functions of Options.Seed and the times they are stepped to, so they are
 // tested without a broker; Run wires them to paho MQTT clients.
+// NewTruckModel, NewRainModels and NewDepthModels expose them for offline
+// playback with ground truth (package scenario), and DemoCity builds the
+// city model (config.City) of what Run plays; deploy/demo holds it for the
+// demo registry's fleets under DemoSeed (WriteCity, TestDemoCityFiles).
 //
 // Subpackage loadgen is a bare MQTT 3.1.1 publisher for throughput and
 // latency benchmarks.

@@ -24,6 +24,7 @@ type rainGauge struct {
 	start    time.Time
 	interval time.Duration
 	bucket   float64 // mm collected, not yet tipped
+	lastTrue float64 // mm that fell over the last report's interval, before tipping
 	seq      uint64
 	last     time.Time
 }
@@ -36,7 +37,8 @@ func (g *rainGauge) Step(now time.Time, out []telemetry.Record) []telemetry.Reco
 		from = now.Add(-g.interval)
 	}
 	g.last = now
-	g.bucket += g.factor * integrate(g.field, g.p, g.start, from, now)
+	g.lastTrue = g.factor * integrate(g.field, g.p, g.start, from, now)
+	g.bucket += g.lastTrue
 	tips := math.Floor(g.bucket/tipMM + 1e-9)
 	g.bucket = math.Max(0, g.bucket-tips*tipMM)
 	// A device reports whole seconds; interval_s must stay > 0.

@@ -171,6 +171,12 @@ func (t *truck) Step(now time.Time, out []telemetry.Record) []telemetry.Record {
 	}
 	fix := t.fix(now)
 	sens, sendSens := t.sensors(now)
+	if t.inj != nil && t.phase != phDriving {
+		// Recorded nights keep tunnels on the road: a gap ends when the
+		// truck reaches a site or stops for an injected dump, so what it
+		// does there is sent live.
+		t.gap = 0
+	}
 	if t.gap > 0 {
 		t.gap -= dt
 		t.backlog = append(t.backlog, fix)
@@ -214,10 +220,9 @@ func (t *truck) advance(h float64) {
 			t.startDrive(true)
 		}
 	case phDriving:
-		prev := t.s
 		t.drive(h)
 		if t.inj != nil {
-			t.inj.driving(t, prev, h)
+			t.inj.driving(t, h)
 		}
 		if t.phase == phDriving && t.s >= t.rt.total {
 			if t.loaded {

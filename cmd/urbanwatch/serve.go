@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -122,6 +123,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func printBanner(w io.Writer, a *app.App, cfg *config.Config, demo bool, trucks, rain, depth int) {
+	host, port, _ := net.SplitHostPort(a.MQTTAddr())
 	mqtt := "tcp://" + a.MQTTAddr() + "   (embedded broker; devices log in with their id and secret)"
 	if a.Broker() == nil {
 		mqtt = a.MQTTAddr() + "   (external broker)"
@@ -139,8 +141,10 @@ urbanwatch is running. Ctrl-C stops it.
 	}
 	fmt.Fprintf(w, `
 Look at what arrives:
-  curl -s http://%s/metrics | grep -E '^urbanwatch_(ingest|influx|spool)_'
+  curl -s http://%s/metrics | grep -E '^urbanwatch_(ingest|influx|spool|rules)_'
   curl -sG %s/query --data-urlencode db=%s --data-urlencode 'q=SELECT count(lat) FROM truck_gps'
+Watch the alerts as a duty console does (demo registry's operator account):
+  mosquitto_sub -h %s -p %s -u WF-CONSOLE -i WF-CONSOLE -P weifang-duty-console-secret -t 'urbanwatch/alerts/#' -v
 
-`, a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database)
+`, a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database, host, port)
 }
