@@ -438,15 +438,15 @@ type jpermit struct {
 // truckJudge is one truck's state, shared by its variants where it does
 // not depend on them.
 type truckJudge struct {
-	j       *judge
-	plate   string
-	dev     string
-	nvar    int // variants run: all, or only the base one
+	j     *judge
+	plate string
+	dev   string
+	nvar  int // variants run: all, or only the base one
 	// shadow judges the same truck on complete data: every fix and
 	// sensors message, back-filled ones included, in event-time order,
 	// as if none had been delayed. Where it disagrees with the judge on
 	// the stream as it arrives, the expectation is Optional.
-	shadow *truckJudge
+	shadow  *truckJudge
 	permits []jpermit
 
 	hasLoadSensor bool
