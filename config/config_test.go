@@ -106,11 +106,21 @@ func TestLoadDemoConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reg.Len() != 20301 {
+	if reg.Len() != 20302 {
 		t.Errorf("demo registry has %d devices", reg.Len())
 	}
 	if !reg.AuthenticatePassword("WF-DEV-TEST", "weifang-dev-terminal-secret") {
 		t.Error("the documented bench terminal secret does not authenticate")
+	}
+	if !reg.AuthenticatePassword("WF-CONSOLE", "weifang-duty-console-secret") {
+		t.Error("the documented duty console secret does not authenticate")
+	}
+	city, err := LoadCity(cfg.City, reg)
+	if err != nil {
+		t.Fatalf("demo city: %v", err)
+	}
+	if len(city.Trucks) != 2000 || len(city.Gauges) != 300 {
+		t.Errorf("demo city: %d trucks, %d gauges", len(city.Trucks), len(city.Gauges))
 	}
 }
 
