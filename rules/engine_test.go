@@ -550,3 +550,68 @@ func TestLaggingClockIsNotSilence(t *testing.T) {
 		}
 	}
 }
+
+func TestReloadKeepsStateAndResolvesRemoved(t *testing.T) {
+	r := newRun(t, testCity(t))
+	r.feed(sensors("T1", t0, open, down, 15000))
+	at := r.drive("T1", t0, 0, 0, 1000, 0, 36)
+	r.drive("T2", t0, 0, 0, 1000, 0, 36)
+	r.want("uncovered_load firing 鲁G·A0001 v1", "no_permit firing 鲁G·A0002 v1")
+
+	// A new city: the corridor is wider and truck 2 is gone.
+	wider := func(c *config.City) {
+		c.Permits[0].CorridorM = 80
+		c.Trucks = c.Trucks[:1]
+	}
+	if err := r.e.SetCity(testCity(t, wider)); err != nil {
+		t.Fatal(err)
+	}
+	r.want("uncovered_load firing 鲁G·A0001 v1", "no_permit firing 鲁G·A0002 v1", "no_permit resolved 鲁G·A0002 v2")
+	if d := r.events[2].Details["reason"]; d != "removed from configuration" {
+		t.Fatalf("reason %v", d)
+	}
+	// Truck 1's alert carried over: closing the cover resolves the same
+	// alert, no second raise.
+	r.feed(sensors("T1", at, closed, down, 15000))
+	r.drive("T1", at, 1000, 0, 1500, 0, 36)
+	r.want("uncovered_load firing 鲁G·A0001 v1", "no_permit firing 鲁G·A0002 v1", "no_permit resolved 鲁G·A0002 v2",
+		"uncovered_load resolved 鲁G·A0001 v2")
+	if r.events[0].ID != r.events[3].ID {
+		t.Fatal("the resolved alert is not the one raised before the reload")
+	}
+}
+
+func TestSnapshotRestoreContinuesExactly(t *testing.T) {
+	// One engine runs the whole trip; another is snapshotted half way and
+	// restored into a fresh engine: the events after the cut must match.
+	trip := func(r *run, from, to int) {
+		r.seq = map[string]uint64{}
+		recs := []telemetry.Record{sensors("T1", t0, open, down, 15000)}
+		for i := range 200 {
+			if i == 150 {
+				recs = append(recs, sensors("T1", t0.Add(150*time.Second), closed, down, 15000))
+			}
+			recs = append(recs, fix("T1", t0.Add(time.Duration(i)*time.Second), float64(i)*10, 0, 36))
+		}
+		for _, rec := range recs[from:min(to, len(recs))] {
+			r.feed(rec)
+		}
+	}
+	whole := newRun(t, testCity(t))
+	trip(whole, 0, 1000)
+	first := newRun(t, testCity(t))
+	trip(first, 0, 60)
+	snap, err := first.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := newRun(t, testCity(t))
+	if err := second.e.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	trip(second, 60, 1000)
+	got := append(first.summary(), second.summary()...)
+	if strings.Join(got, "|") != strings.Join(whole.summary(), "|") {
+		t.Fatalf("split run %q, whole run %q", got, whole.summary())
+	}
+}
