@@ -49,9 +49,9 @@ func eval(args []string, stdout, stderr io.Writer) error {
 
 	o := scenario.NightOptions{Trucks: *trucks, RainGauges: *rain, DepthPoints: *depth, Seed: *seed, Storm: *storm,
 		Duration: time.Duration(*hours * float64(time.Hour))}
-	// The night is generated twice: once to learn its city, once to feed
-	// the engine as it is generated, so memory stays flat at any size.
-	city := scenario.StreamNight(o, func(*telemetry.Record) {}).City
+	// The engine is fed as the night is generated, so memory stays flat
+	// at any size.
+	city := scenario.NightCity(o)
 	start := time.Now()
 	records := 0
 	var night scenario.Scenario

@@ -38,7 +38,7 @@ func TestScenariosRaiseExactlyTheirAlerts(t *testing.T) {
 func TestSimulatedNightGroundTruth(t *testing.T) {
 	o := scenario.NightOptions{Trucks: 60, RainGauges: 30, DepthPoints: 15, Seed: 7, Storm: true,
 		Duration: 90 * time.Minute, Inject: 3}
-	city := scenario.StreamNight(o, func(*telemetry.Record) {}).City
+	city := scenario.NightCity(o)
 	var night scenario.Scenario
 	alerts, err := runScenario(city, func(emit func(*telemetry.Record)) {
 		night = scenario.StreamNight(o, emit)

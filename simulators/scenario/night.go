@@ -92,7 +92,8 @@ func Night(o NightOptions) Scenario {
 // night's permits: windows covering the night (20:00-06:00 when the night
 // lies within one), valid through its year. On top of what the models do
 // by themselves (loaded trips with the cover open or faulty, tunnels with
-// back-filled fixes, the storm), the night injects, at low rates scaled by
+// back-filled fixes, the storm; in a recorded night a tunnel ends where the
+// road does, so what a truck does at a site is sent live), the night injects, at low rates scaled by
 // Inject, every other violation: detours off the route, roadside dumps and
 // terminal outages (signal_lost) by trucks, trucks whose permit window
 // closes during the night (outside_permit_hours) or whose permit expired
@@ -183,6 +184,13 @@ func countOptional(j *judge) int {
 		}
 	}
 	return n
+}
+
+// NightCity returns the city StreamNight(o) plays in, without playing the
+// night: the same as its Scenario's City.
+func NightCity(o NightOptions) *config.City {
+	c, _ := nightCity(o.withDefaults())
+	return c
 }
 
 // nightRoles counts the trucks given special permits.

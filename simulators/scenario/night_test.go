@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -94,6 +95,10 @@ func TestNightDeterministic(t *testing.T) {
 	}
 	if len(s.Expect) == 0 {
 		t.Error("no truth")
+	}
+	o.Seed--
+	if !reflect.DeepEqual(NightCity(o), s.City) {
+		t.Error("NightCity differs from the night's city")
 	}
 }
 
