@@ -358,13 +358,14 @@ func (st *truckState) evaluate(e *Engine, device string, now, from int64) {
 	mr := &r.NoPermit
 	moving := speed >= mr.MinSpeedKmh
 	if !valid {
-		st.condRule(e, device, RuleNoPermit, &st.noPermit, mr, now, from, moving && outside, !moving || !outside, nil)
+		// Speed and place alone: a late sensor message cannot date it.
+		st.condRule(e, device, RuleNoPermit, &st.noPermit, mr, now, 0, moving && outside, !moving || !outside, nil)
 	} else if st.noPermit.firing {
 		st.resolve(e, device, RuleNoPermit, &st.noPermit, mr.Severity, now, map[string]any{"reason": "permit_valid"})
 	}
 	hr := &r.OutsidePermitHours
 	if valid && !open {
-		st.condRule(e, device, RuleOutsidePermitHours, &st.hours, hr, now, from,
+		st.condRule(e, device, RuleOutsidePermitHours, &st.hours, hr, now, 0,
 			speed >= hr.MinSpeedKmh && outside, speed < hr.MinSpeedKmh || !outside, windowDetails(ti))
 	} else if st.hours.firing {
 		st.resolve(e, device, RuleOutsidePermitHours, &st.hours, hr.Severity, now, map[string]any{"reason": "window_open"})
@@ -532,7 +533,11 @@ func (st *truckState) evaluateZones(e *Engine, device string, now, from int64, s
 		zone := e.m.zone[zc.zone]
 		holds := contains32(in, zc.zone) && zone.Active(t, e.m.loc) &&
 			zoneMatch(&zone.Condition, float64(st.speed), s, known, loaded)
-		switch zc.c.update(now, holds, !holds, from, zr.Dwell, zr.ClearAfter) {
+		zfrom := from
+		if c := &zone.Condition; len(c.Cover) == 0 && len(c.Body) == 0 && c.Loaded == nil {
+			zfrom = 0 // a late sensor message cannot date a condition it plays no part in
+		}
+		switch zc.c.update(now, holds, !holds, zfrom, zr.Dwell, zr.ClearAfter) {
 		case raise:
 			d := map[string]any{"zone": zone.ID, "zone_name": zone.Name, "speed_kmh": round1(float64(st.speed)),
 				"dwell_s": zr.Dwell.Seconds()}

@@ -30,8 +30,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "spool, dead letters and managed InfluxDB (overrides data_dir)")
 	demo := fs.Bool("demo", false, "also run the simulator against the embedded broker")
 	demoTrucks := fs.Int("demo-trucks", 200, "with -demo: simulated trucks")
-	demoRain := fs.Int("demo-rain-gauges", 20, "with -demo: simulated rain gauges")
-	demoDepth := fs.Int("demo-depth-points", 10, "with -demo: simulated water-depth points")
+	demoRain := fs.Int("demo-rain-gauges", 200, "with -demo: simulated rain gauges")
+	demoDepth := fs.Int("demo-depth-points", 100, "with -demo: simulated water-depth points")
 	demoStorm := fs.Bool("demo-storm", true, "with -demo: a rainstorm crosses the city")
 	demoSeed := fs.Int64("demo-seed", simulators.DemoSeed, "with -demo: the simulation's seed (the demo city's permits are drawn for this one)")
 	if err := fs.Parse(args); err != nil {

@@ -76,8 +76,8 @@ func TestNight(t *testing.T) {
 // records and truth, whether streamed or collected, and another seed
 // another night.
 func TestNightDeterministic(t *testing.T) {
-	o := NightOptions{Trucks: 25, RainGauges: 10, DepthPoints: 10, Seed: 4, Storm: true,
-		Duration: 80 * time.Minute, FixInterval: 2 * time.Second, Inject: 10}
+	o := NightOptions{Trucks: 20, RainGauges: 10, DepthPoints: 10, Seed: 4, Storm: true,
+		Duration: 60 * time.Minute, FixInterval: 5 * time.Second, Inject: 10}
 	s := Night(o)
 	d1 := digest(&s, func(f func(*telemetry.Record)) {
 		for i := range s.Records {
