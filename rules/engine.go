@@ -126,6 +126,14 @@ func (e *Engine) SetCity(c *config.City) error {
 		st.info = m.plates[plate]
 		st.site = remapSite(old, m, st.site)
 		st.lastSite = remapSite(old, m, st.lastSite)
+		for i := range st.visits {
+			if st.visits[i].to == 0 {
+				continue
+			}
+			if st.visits[i].site = remapSite(old, m, st.visits[i].site); st.visits[i].site < 0 {
+				st.visits[i] = visit{}
+			}
+		}
 		kept := st.zones[:0]
 		for _, zc := range st.zones {
 			oldZone := old.zone[zc.zone]

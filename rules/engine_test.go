@@ -615,3 +615,29 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 		t.Fatalf("split run %q, whole run %q", got, whole.summary())
 	}
 }
+
+func TestLateDumpAcrossARestartIsJudgedWhereItHappened(t *testing.T) {
+	// The truck tips inside the disposal site, but its sensor reports of
+	// the tipping arrive only after it has driven off, and after a restart.
+	first := newRun(t, testCity(t))
+	first.feed(sensors("T1", t0, closed, down, 15000))
+	at := first.drive("T1", t0, 3000, 0, 4000, 0, 36)
+	dumped := at
+	at = first.park("T1", at, 4000, 0, 40*time.Second)
+	at = first.drive("T1", at, 4000, 0, 3000, 0, 36)
+	snap, err := first.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := newRun(t, testCity(t))
+	if err := second.e.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 {
+		second.feed(sensors("T1", dumped.Add(time.Duration(i*5)*time.Second), open, raised, 15000-float64(i)*2000))
+	}
+	second.feed(sensors("T1", dumped.Add(40*time.Second), closed, down, 200))
+	second.drive("T1", at, 3000, 0, 2500, 0, 36)
+	first.want()
+	second.want()
+}

@@ -142,28 +142,34 @@ type zoneSnap struct {
 }
 
 type truckSnap struct {
-	Plate                                string
-	FixTS, ValidTS, SensTS, HeardWM      int64
-	Lon, Lat                             float64
-	Speed                                float32
-	Site, LastSite                       string
-	Sens                                 []sensorSnap
-	HasLoadSensor, TripLoaded            bool
-	RaisedSince                          int64
-	PeakKg                               float32
-	PeakTS                               int64
-	DumpDone                             bool
-	Dump                                 condSnap
-	DumpTrigger                          string
-	Uncovered, OffRoute, Hours, NoPermit condSnap
-	Signal                               condSnap
-	Armed                                bool
-	Zones                                []zoneSnap
+	Plate                                  string
+	FixTS, ValidTS, SensTS, HeardWM        int64
+	Lon, Lat                               float64
+	Speed                                  float32
+	Site, LastSite                         string
+	Sens                                   []sensorSnap
+	HasLoadSensor, TripLoaded, SensLagging bool
+	RaisedSince                            int64
+	PeakKg                                 float32
+	PeakTS                                 int64
+	DumpDone                               bool
+	Dump                                   condSnap
+	DumpTrigger                            string
+	Uncovered, OffRoute, Hours, NoPermit   condSnap
+	Signal                                 condSnap
+	Armed                                  bool
+	Zones                                  []zoneSnap
+	Visits                                 []visitSnap
+}
+
+type visitSnap struct {
+	From, To int64
+	Site     string
 }
 
 func (st *truckState) snap(e *Engine, plate string) truckSnap {
 	s := truckSnap{Plate: plate, FixTS: st.fixTS, ValidTS: st.validTS, SensTS: st.sensTS, HeardWM: st.heardWM, Lon: st.lon, Lat: st.lat,
-		Speed: st.speed, HasLoadSensor: st.hasLoadSensor, TripLoaded: st.tripLoaded, RaisedSince: st.raisedSince,
+		Speed: st.speed, HasLoadSensor: st.hasLoadSensor, TripLoaded: st.tripLoaded, SensLagging: st.sensLagging, RaisedSince: st.raisedSince,
 		PeakKg: st.peakKg, PeakTS: st.peakTS, DumpDone: st.dumpDone, Dump: st.dump.snap(), DumpTrigger: st.dumpTrigger,
 		Uncovered: st.uncovered.snap(), OffRoute: st.offRoute.snap(), Hours: st.hours.snap(),
 		NoPermit: st.noPermit.snap(), Signal: st.signal.snap(), Armed: st.armed}
@@ -180,12 +186,17 @@ func (st *truckState) snap(e *Engine, plate string) truckSnap {
 	for _, z := range st.zones {
 		s.Zones = append(s.Zones, zoneSnap{Zone: e.m.zone[z.zone].ID, C: z.c.snap()})
 	}
+	for _, v := range st.visits {
+		if v.to != 0 && v.site >= 0 && int(v.site) < len(e.m.site) {
+			s.Visits = append(s.Visits, visitSnap{From: v.from, To: v.to, Site: e.m.site[v.site].ID})
+		}
+	}
 	return s
 }
 
 func (s *truckSnap) restore(e *Engine, ti *truckInfo) *truckState {
 	st := &truckState{info: ti, fixTS: s.FixTS, validTS: s.ValidTS, sensTS: s.SensTS, heardWM: s.HeardWM, lon: s.Lon, lat: s.Lat,
-		speed: s.Speed, hasLoadSensor: s.HasLoadSensor, tripLoaded: s.TripLoaded, raisedSince: s.RaisedSince,
+		speed: s.Speed, hasLoadSensor: s.HasLoadSensor, tripLoaded: s.TripLoaded, sensLagging: s.SensLagging, raisedSince: s.RaisedSince,
 		peakKg: s.PeakKg, peakTS: s.PeakTS, dumpDone: s.DumpDone, dump: s.Dump.restore(), dumpTrigger: s.DumpTrigger,
 		uncovered: s.Uncovered.restore(), offRoute: s.OffRoute.restore(), hours: s.Hours.restore(),
 		noPermit: s.NoPermit.restore(), signal: s.Signal.restore(), armed: s.Armed, site: -1, lastSite: -1}
@@ -205,6 +216,11 @@ func (s *truckSnap) restore(e *Engine, ti *truckInfo) *truckState {
 	for _, z := range s.Zones {
 		if k := e.m.zoneIndex(z.Zone); k >= 0 {
 			st.zones = append(st.zones, zoneCond{zone: k, c: z.C.restore()})
+		}
+	}
+	for i, v := range s.Visits {
+		if k := e.m.siteIndex(v.Site); k >= 0 && i < visitRing {
+			st.visits[i] = visit{from: v.From, to: v.To, site: k}
 		}
 	}
 	return st

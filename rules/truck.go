@@ -29,6 +29,10 @@ type sensorSample struct {
 	hasLoad bool
 }
 
+// sensorLag is how far behind the newest fix a sensors report may arrive
+// and still count as current.
+const sensorLag = 30 * time.Second
+
 // sensorRing keeps the last few sensor states so a fix joins to the state at
 // or before its own time even when the two streams interleave.
 const sensorRing = 4
@@ -53,6 +57,7 @@ type truckState struct {
 	nSens uint8
 
 	hasLoadSensor bool
+	sensLagging   bool // the newest sensors report arrived far behind the fixes
 	tripLoaded    bool // no load sensor: the trip began at a construction site
 
 	// Dumping.
@@ -251,6 +256,10 @@ func (st *truckState) onSensors(e *Engine, device string, ts int64, s *telemetry
 		return
 	}
 	inOrder := ts >= st.sensTS
+	// A report far behind the truck's newest fix is back-filled history: it
+	// says what the sensors were then, not what they are now, so until a
+	// current report arrives it cannot raise a condition on its own.
+	st.sensLagging = st.fixTS-ts > int64(sensorLag)
 	if inOrder {
 		st.sensTS = ts
 	}
@@ -329,7 +338,7 @@ func (st *truckState) evaluate(e *Engine, device string, now, from int64) {
 
 	// Uncovered load: raised by loaded + cover open/fault + moving +
 	// outside; cleared by the cover closed for clear_after or a site.
-	bad := known && (s.cover == telemetry.CoverOpen || s.cover == telemetry.CoverFault)
+	bad := known && !st.sensLagging && (s.cover == telemetry.CoverOpen || s.cover == telemetry.CoverFault)
 	ul := &r.UncoveredLoad
 	if st.uncovered.firing && !outside {
 		st.resolve(e, device, RuleUncoveredLoad, &st.uncovered, ul.Severity, now, map[string]any{"reason": "entered_site"})
@@ -391,7 +400,7 @@ func (st *truckState) evaluate(e *Engine, device string, now, from int64) {
 		st.offRoute.since = 0
 	}
 
-	st.evaluateZones(e, device, now, from, s, known, loaded)
+	st.evaluateZones(e, device, now, from, s, known && !st.sensLagging, loaded)
 }
 
 // condRule runs a MovingRule-shaped condition.
