@@ -22,6 +22,10 @@ type Config struct {
 	// City is the city supervision model (see LoadCity); optional: without
 	// it nothing is judged against permits, sites or gauges.
 	City string `yaml:"city"`
+	// Alerting names who is told about alerts and how (LoadAlerting);
+	// optional: without it the companies' compliance contacts are told,
+	// and SMS go to the log.
+	Alerting string `yaml:"alerting"`
 	// DataDir holds the spool, the dead letters and a managed InfluxDB.
 	DataDir string     `yaml:"data_dir"`
 	Log     LogConfig  `yaml:"log"`
@@ -162,7 +166,7 @@ func Load(path string) (*Config, error) {
 
 // resolve makes relative paths relative to dir.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.Registry, &c.City, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
+	for _, p := range []*string{&c.Registry, &c.City, &c.Alerting, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
 		&c.MQTT.External.PasswordFile, &c.Influx.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
