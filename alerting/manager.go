@@ -148,6 +148,10 @@ func New(opts Options) (*Manager, error) {
 	return mg, nil
 }
 
+// Check reports what New would refuse in settings that loaded: a template
+// gateway without the id of every template.
+func Check(cfg *config.Alerting) error { return checkCodes(cfg) }
+
 // checkCodes refuses a template gateway that lacks an approved template id.
 func checkCodes(cfg *config.Alerting) error {
 	if !cfg.SMS.NeedsTemplateCodes() {
@@ -478,8 +482,8 @@ func (mg *Manager) Resolve(id, by, note string) (*Alert, error) {
 			return fmt.Errorf("resolve %s: already resolved: %w", id, ErrConflict)
 		}
 		a.State, a.ResolvedBy, a.ResolvedAt = StateResolved, by, now
-		mg.addNote(a, by, note, now)
 		mg.announce(a, now)
+		mg.addNote(a, by, note, now)
 		return nil
 	})
 }

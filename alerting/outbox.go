@@ -216,6 +216,10 @@ func (mg *Manager) outcome(a *Alert, n *Notification, r sms.Receipt, err error, 
 		n.Attempts--
 	}
 	n.Why = err.Error()
+	if retry && after > maxRetryAfter {
+		retry = false // e.g. a daily cap: the alert is stale by then
+		n.Why += fmt.Sprintf(" (the gateway asks to wait %s; not worth it for an alert)", after)
+	}
 	if retry && n.Attempts < mg.cfg.SMS.MaxAttempts {
 		n.NotBefore = now.Add(max(after, backoff(n.Attempts)))
 		mg.m.retried.WithLabelValues(string(n.Channel), provider).Inc()
@@ -243,6 +247,10 @@ func recipientName(n *Notification) string {
 	}
 	return n.Recipient.Name
 }
+
+// maxRetryAfter is the longest wait a gateway may ask for before the
+// message is given up instead.
+const maxRetryAfter = 30 * time.Minute
 
 // backoff is the wait before attempt n+1: 2 s doubling, at most 5 min.
 func backoff(n int) time.Duration {

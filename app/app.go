@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/urbanwatch/urbanwatch/alerting"
 	"github.com/urbanwatch/urbanwatch/config"
 	"github.com/urbanwatch/urbanwatch/ingest"
 	"github.com/urbanwatch/urbanwatch/ingest/broker"
@@ -37,8 +38,11 @@ type Options struct {
 	Registry *config.Registry
 	// City is the supervision model the rules evaluate; nil runs no rules
 	// (ingest and storage only).
-	City   *config.City
-	Logger zerolog.Logger
+	City *config.City
+	// Alerting is who is told about alerts and how; nil for
+	// config.DefaultAlerting (companies' contacts, SMS to the log).
+	Alerting *config.Alerting
+	Logger   zerolog.Logger
 	// Registry for metrics; nil creates one with Go and process collectors.
 	Metrics *prometheus.Registry
 	// Ready, when set, is called once every listener is open, with the app
@@ -66,6 +70,10 @@ type App struct {
 	ready    atomic.Bool
 	journal  *spool.Spool // alert events, in the order the rules raised them
 	rules    *rulesStage
+	// alerting turns journaled alerts into notifications; nil without a
+	// city.
+	alerting   *alerting.Manager
+	alertStage *alertingStage
 }
 
 // spoolStore adapts the spool to the Store ingest declares.
@@ -178,6 +186,11 @@ func New(o Options) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.City != nil {
+		if err = a.newAlerting(o.Alerting); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -253,6 +266,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 	})
 	if a.rules != nil {
 		g.Go(func() error { return a.rules.Run(gctx) })
+		g.Go(func() error { return a.alertStage.Run(gctx) })
+		g.Go(func() error { return a.alerting.Run(gctx) })
 		if a.broker != nil {
 			pc, err := a.journal.Cursor(publisherCursor)
 			if err != nil {
@@ -311,10 +326,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 	return err
 }
 
-// ReloadCity reads the city file again and, if it is valid, hands it to
-// the rules, which apply it between two messages keeping every subject's
-// state. A bad file is refused with all its errors and the configuration
-// in force stays.
+// ReloadCity reads the city file (and the alerting file, if any) again
+// and, if both are valid, hands them to the rules, which apply the city
+// between two messages keeping every subject's state, and to alerting,
+// which keeps every alert and decision. A bad file is refused with all its
+// errors and the configuration in force stays.
 func (a *App) ReloadCity() error {
 	if a.rules == nil || a.cfg.City == "" {
 		return errors.New("no city configured")
@@ -324,11 +340,28 @@ func (a *App) ReloadCity() error {
 		a.rules.refused()
 		return err
 	}
+	var settings *config.Alerting
+	if a.cfg.Alerting != "" {
+		if settings, err = config.LoadAlerting(a.cfg.Alerting, c); err != nil {
+			a.rules.refused()
+			return err
+		}
+	}
+	if err := a.alerting.Reload(settings, c); err != nil {
+		a.rules.refused()
+		return err
+	}
 	a.rules.Reload(c)
 	return nil
 }
 
 func (a *App) closeStores() {
+	if a.alerting != nil {
+		if err := a.alerting.Close(); err != nil {
+			a.log.Error().Err(err).Msg("close alert store")
+		}
+		a.alerting = nil
+	}
 	if a.dead != nil {
 		a.dead.Close()
 		a.dead = nil

@@ -11,11 +11,17 @@ import (
 //
 //	/metrics  Prometheus metrics
 //	/healthz  200 while the process serves HTTP
+//	/api/…    the alert API, and /cap/… the CAP warnings (alerting.Manager.Handler)
 //	/readyz   200 while devices' messages can be accepted (listeners up, spool
 //	          below its ceiling); 503 with the reason otherwise. InfluxDB being
 //	          down does not make urbanwatch unready: the spool holds the data.
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
+	if a.alerting != nil {
+		h := a.alerting.Handler()
+		mux.Handle("/api/", h)
+		mux.Handle("/cap/", h)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/urbanwatch/urbanwatch/alerting"
 	"github.com/urbanwatch/urbanwatch/config"
 )
 
@@ -132,6 +133,17 @@ func check(args []string, stdout, stderr io.Writer) error {
 		}
 		city = fmt.Sprintf("  city %s: %d companies, %d trucks, %d permits, %d sites, %d routes, %d zones, %d gauges\n",
 			cfg.City, len(c.Companies), len(c.Trucks), len(c.Permits), len(c.Sites), len(c.Routes), len(c.Zones), len(c.Gauges))
+		if cfg.Alerting != "" {
+			al, err := config.LoadAlerting(cfg.Alerting, c)
+			if err != nil {
+				return fmt.Errorf("invalid alerting settings:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+			}
+			if err := alerting.Check(al); err != nil {
+				return err
+			}
+			city += fmt.Sprintf("  alerting %s: %d people, %d groups, %d API users, sms via %s\n",
+				cfg.Alerting, len(al.People), len(al.Groups), len(al.Users), al.SMS.Provider)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n  registry %s: %d devices\n%s  mqtt: %s\n  influx: %s, bucket %s\n",
 		*cfgPath, cfg.Registry, reg.Len(), city, mode, store, cfg.Influx.Bucket())

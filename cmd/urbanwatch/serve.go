@@ -63,8 +63,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		log.Warn().Msg("no city configured: ingest and storage only, no rules")
 	}
+	var settings *config.Alerting
+	if cfg.Alerting != "" && city != nil {
+		if settings, err = config.LoadAlerting(cfg.Alerting, city); err != nil {
+			return err
+		}
+	}
 	started := make(chan *app.App, 1)
-	a, err := app.New(app.Options{Config: cfg, Registry: reg, City: city, Logger: log,
+	a, err := app.New(app.Options{Config: cfg, Registry: reg, City: city, Alerting: settings, Logger: log,
 		Ready: func(a *app.App) { started <- a }})
 	if err != nil {
 		return err
@@ -145,6 +151,9 @@ Look at what arrives:
   curl -sG %s/query --data-urlencode db=%s --data-urlencode 'q=SELECT count(lat) FROM truck_gps'
 Watch the alerts as a duty console does (demo registry's operator account):
   mosquitto_sub -h %s -p %s -u WF-CONSOLE -i WF-CONSOLE -P weifang-duty-console-secret -t 'urbanwatch/alerts/#' -v
+Alerts, their history and notifications, and the CAP weather and flood warnings:
+  curl -s 'http://%s/api/alerts?state=firing&limit=10'
+  curl -s http://%s/cap/feed.xml
 
-`, a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database, host, port)
+`, a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database, host, port, a.HTTPAddr(), a.HTTPAddr())
 }

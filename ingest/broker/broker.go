@@ -260,7 +260,7 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 
 // OnPublishDropped counts alerts dropped for a slow subscriber.
 func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	if strings.HasPrefix(pk.TopicName, AlertTopicPrefix) {
+	if strings.HasPrefix(pk.TopicName, AlertTopicPrefix) || strings.HasPrefix(pk.TopicName, CAPTopicPrefix) {
 		h.b.alertDrops.Add(1)
 		h.b.o.Logger.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).
 			Msg("alert dropped for a subscriber that is behind; it will be published again")
@@ -329,13 +329,18 @@ func (h *hook) denyConnect(cl *mqtt.Client, why string) {
 
 // AlertTopicPrefix starts the topics alerts are published on
 // (urbanwatch/alerts/{rule}/{subject}); AlertTopicFilter subscribes to all.
+// CAPTopicPrefix starts the topics of CAP warnings
+// (urbanwatch/cap/{rule}/{subject}, retained); CAPTopicFilter subscribes to
+// all.
 const (
 	AlertTopicPrefix = "urbanwatch/alerts/"
 	AlertTopicFilter = "urbanwatch/alerts/#"
+	CAPTopicPrefix   = "urbanwatch/cap/"
+	CAPTopicFilter   = "urbanwatch/cap/#"
 )
 
 // OnACLCheck lets a device subscribe only under its own prefix, and an
-// operator only to alerts. Publishes
+// operator only to alerts and CAP warnings. Publishes
 // pass here and are checked in OnPublish, which has the payload to keep in
 // the dead letters and can acknowledge the refusal: mochi's ACL refusal of a
 // QoS 1 publish from an MQTT 3.1.1 device closes the connection, and the
@@ -349,7 +354,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if ok && strings.HasPrefix(topic, string(class)+"/"+id+"/") {
 		return true
 	}
-	if ok && class == telemetry.ClassOperator && (topic == AlertTopicFilter || strings.HasPrefix(topic, AlertTopicPrefix)) {
+	if ok && class == telemetry.ClassOperator && (topic == AlertTopicFilter || strings.HasPrefix(topic, AlertTopicPrefix) ||
+		topic == CAPTopicFilter || strings.HasPrefix(topic, CAPTopicPrefix)) {
 		return true
 	}
 	h.b.aclDenied.WithLabelValues("subscribe").Inc()
