@@ -133,6 +133,7 @@ func TestWaterloggingReopenedWithinFlapWindowKeepsItsCAPChain(t *testing.T) {
 	ev := gaugeAlert("waterlogging", "warning", telemetry.AlertFiring, 1, start, start,
 		map[string]any{"level": "warning", "depth_cm": 16.0})
 	r.apply(ev)
+	r.dispatch()
 	r.clk.Add(20 * time.Minute)
 	r.apply(gaugeAlert("waterlogging", "warning", telemetry.AlertResolved, 2, start, r.clk.Now(), map[string]any{"depth_cm": 11.0}))
 	back := r.clk.Add(2 * time.Minute)
