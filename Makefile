@@ -38,6 +38,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -timeout 30m ./storage/influx/
 	$(GO) test -run '^$$' -bench 'Ingest|Memory' -benchtime 200000x -timeout 30m ./app/
 	$(GO) test -run '^$$' -bench 'PublishToAlert' -benchtime 1x -timeout 30m ./app/
+	$(GO) test -run '^$$' -bench 'AlertToSMS' -benchtime 1x -timeout 30m ./app/
 	$(GO) test -run '^$$' -bench 'EngineCity' -benchtime 2000000x -benchmem -timeout 30m ./rules/
 	$(GO) test -run '^$$' -bench 'MemoryPerTruck' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./rules/geo/

@@ -43,7 +43,7 @@ func startApp(tb testing.TB, registry, influxURL string, log *zerolog.Logger) (*
 // startAppCity is startApp with rules: city builds the city from the
 // registry (nil runs no rules).
 func startAppCity(tb testing.TB, registry, influxURL string, log *zerolog.Logger,
-	city func(tb testing.TB, reg *config.Registry) *config.City) (*App, *config.Registry) {
+	city func(tb testing.TB, reg *config.Registry) *config.City, mods ...func(*Options)) (*App, *config.Registry) {
 	tb.Helper()
 	dir := tb.TempDir()
 	os.WriteFile(filepath.Join(dir, "registry.yaml"), []byte(registry), 0o600)
@@ -67,7 +67,11 @@ func startAppCity(tb testing.TB, registry, influxURL string, log *zerolog.Logger
 	if city != nil {
 		c = city(tb, reg)
 	}
-	a, err := New(Options{Config: cfg, Registry: reg, City: c, Logger: logger, Ready: func(a *App) { ready <- a }})
+	o := Options{Config: cfg, Registry: reg, City: c, Logger: logger, Ready: func(a *App) { ready <- a }}
+	for _, m := range mods {
+		m(&o)
+	}
+	a, err := New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -251,6 +251,10 @@ func LoadAlerting(path string, city *City) (*Alerting, error) {
 	}
 	a := DefaultAlerting()
 	a.path, a.doc = path, &root
+	// yaml.v3 decodes a map into the one already there, so the file's
+	// escalation.after would be merged into the default; Validate fills the
+	// default in when the key is left out.
+	a.Escalation.After = nil
 	if err := decodeStrict(path, data, a); err != nil {
 		return nil, yamlErrors(path, err)
 	}
