@@ -72,6 +72,9 @@ type Manager struct {
 	bySource map[string]string // rules alert id → stored alert id
 	latest   map[string]string // rule + subject → the newest stored alert id
 	outbox   map[string]string // pending notification id → alert id
+	// live are the alerts time still acts on: open, or resolved and not
+	// yet announced. Tick visits these only.
+	live map[string]*Alert
 	recent   map[string][]time.Time
 	capSeq   uint64
 	purged   time.Time
@@ -99,7 +102,7 @@ func New(opts Options) (*Manager, error) {
 	}
 	mg := &Manager{opts: opts, log: opts.Logger, now: opts.Now, templates: map[string]sms.Template{},
 		wake: make(chan struct{}, 1), cfg: cfg, city: opts.City, router: newRouter(cfg, opts.City),
-		bySource: map[string]string{}, latest: map[string]string{}, outbox: map[string]string{},
+		bySource: map[string]string{}, latest: map[string]string{}, outbox: map[string]string{}, live: map[string]*Alert{},
 		recent: map[string][]time.Time{}}
 	for _, t := range Templates() {
 		if err := t.Validate(); err != nil {
@@ -170,8 +173,18 @@ func checkCodes(cfg *config.Alerting) error {
 	return nil
 }
 
+// track keeps a in the live set while time can still act on it.
+func (mg *Manager) track(a *Alert) {
+	if a.State == StateResolved && a.Announced {
+		delete(mg.live, a.ID)
+	} else {
+		mg.live[a.ID] = a
+	}
+}
+
 // index adds a loaded alert to the lookups.
 func (mg *Manager) index(a *Alert) {
+	mg.track(a)
 	for _, s := range a.Sources {
 		mg.bySource[s.ID] = a.ID
 	}
@@ -236,6 +249,9 @@ func (mg *Manager) Apply(events []*telemetry.Alert) error {
 	for _, ev := range events {
 		if err := mg.apply(ev, now); err != nil {
 			return err
+		}
+		if id, ok := mg.bySource[ev.ID]; ok {
+			mg.track(mg.alerts[id])
 		}
 	}
 	if err := mg.st.sync(); err != nil {
@@ -515,6 +531,7 @@ func (mg *Manager) change(id string, fn func(*Alert, time.Time) error) (*Alert, 
 	if err := fn(a, now); err != nil {
 		return nil, err
 	}
+	mg.track(a)
 	if err := mg.st.put(a); err != nil {
 		return nil, err
 	}
@@ -531,8 +548,8 @@ func (mg *Manager) change(id string, fn func(*Alert, time.Time) error) (*Alert, 
 func (mg *Manager) Tick(now time.Time) error {
 	mg.mu.Lock()
 	defer mg.mu.Unlock()
-	ids := make([]string, 0, len(mg.alerts))
-	for id := range mg.alerts {
+	ids := make([]string, 0, len(mg.live))
+	for id := range mg.live {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids) // deterministic order of decisions
@@ -551,6 +568,7 @@ func (mg *Manager) Tick(now time.Time) error {
 				return err
 			}
 		}
+		mg.track(a)
 	}
 	purged := 0
 	if now.Sub(mg.purged) >= time.Hour {
@@ -609,6 +627,7 @@ func (mg *Manager) purge(now time.Time) int {
 			continue
 		}
 		delete(mg.alerts, id)
+		delete(mg.live, id)
 		for _, s := range a.Sources {
 			delete(mg.bySource, s.ID)
 		}
