@@ -74,10 +74,10 @@ type Manager struct {
 	outbox   map[string]string // pending notification id → alert id
 	// live are the alerts time still acts on: open, or resolved and not
 	// yet announced. Tick visits these only.
-	live map[string]*Alert
-	recent   map[string][]time.Time
-	capSeq   uint64
-	purged   time.Time
+	live   map[string]*Alert
+	recent map[string][]time.Time
+	capSeq uint64
+	purged time.Time
 }
 
 // New opens the store in opts.Dir, recovers the outbox and returns a
