@@ -367,7 +367,7 @@ func (mg *Manager) reopenState(a *Alert) {
 	if a.AckedBy != "" {
 		a.State = StateAcknowledged
 	}
-	a.ResolvedBy, a.ResolvedAt, a.RuleResolvedAt = "", time.Time{}, time.Time{}
+	a.ResolvedBy, a.ResolvedAt, a.RuleResolvedAt, a.Announced = "", time.Time{}, time.Time{}, false
 }
 
 // ruleResolved applies the rules engine's resolved event. The alert is

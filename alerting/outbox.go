@@ -131,7 +131,8 @@ func (mg *Manager) due() ([]job, time.Time, error) {
 	touched := map[*Alert]bool{}
 	for _, e := range ready {
 		a, n := e.a, e.n
-		if n.Channel == ChannelSMS && n.Reason != ReasonResolved && a.State == StateResolved && n.NotBefore.After(n.DecidedAt) {
+		if n.Channel == ChannelSMS && n.Reason != ReasonResolved && a.State == StateResolved && n.Attempts == 0 &&
+			n.NotBefore.After(n.DecidedAt) {
 			// Held for quiet hours, and over before they ended.
 			n.State, n.Why = NotifySuppressed, "the alert resolved while the message waited for quiet hours to end"
 			delete(mg.outbox, n.ID)

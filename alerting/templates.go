@@ -63,18 +63,18 @@ func Templates() []sms.Template {
 			"zh-CN": "{place}1小时降雨{rain_mm}毫米，出现短时强降水（{time}），请注意防范。",
 			"en":    "Short-duration heavy rain at {place}: {rain_mm} mm in 1 h ({time}). Take care."}},
 		{Name: "waterlogging", Vars: []sms.Var{{Name: "place", Type: "string"}, {Name: "depth_cm", Type: "int"},
-			{Name: "level", Type: "string", Max: 8}, {Name: "time", Type: "time"}}, Text: map[string]string{
+			{Name: "level", Type: "string", Max: 16}, {Name: "time", Type: "time"}}, Text: map[string]string{
 			"zh-CN": "{place}积水深度{depth_cm}厘米，{level}（{time}），请注意绕行。",
 			"en":    "{place}: water {depth_cm} cm deep, {level} ({time}). Keep away."}},
 		{Name: "sensor_offline", Vars: []sms.Var{{Name: "place", Type: "string"}, {Name: "device", Type: "string", Max: 20},
 			{Name: "time", Type: "time"}}, Text: map[string]string{
 			"zh-CN": "{place}监测设备{device}自{time}起无数据，请核查。",
 			"en":    "Sensor {device} at {place} has sent nothing since {time}. Please check."}},
-		{Name: TemplateEscalated, Vars: []sms.Var{{Name: "alert", Type: "string", Max: 12}, {Name: "minutes", Type: "int"},
+		{Name: TemplateEscalated, Vars: []sms.Var{{Name: "alert", Type: "string", Max: 20}, {Name: "minutes", Type: "int"},
 			{Name: "subject", Type: "string", Max: 20}, {Name: "place", Type: "string"}}, Text: map[string]string{
 			"zh-CN": "【升级】{alert}告警{minutes}分钟未确认：{subject}，{place}，请立即处置。",
 			"en":    "ESCALATED: {alert} alert unacknowledged for {minutes} min: {subject}, {place}. Please act now."}},
-		{Name: TemplateResolved, Vars: []sms.Var{{Name: "alert", Type: "string", Max: 12}, {Name: "subject", Type: "string", Max: 20},
+		{Name: TemplateResolved, Vars: []sms.Var{{Name: "alert", Type: "string", Max: 20}, {Name: "subject", Type: "string", Max: 20},
 			{Name: "place", Type: "string"}, {Name: "time", Type: "time"}}, Text: map[string]string{
 			"zh-CN": "【解除】{alert}：{subject}，{place}，{time}已解除。",
 			"en":    "LIFTED: {alert} for {subject}, {place}, at {time}."}},

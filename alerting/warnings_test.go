@@ -297,3 +297,31 @@ func toStrings(ks []EventKind) []string {
 	}
 	return out
 }
+
+func TestResolvedByHandThenStillHoldingIsAnnouncedAgainWhenItClears(t *testing.T) {
+	start := at(0, 14, 0)
+	r := newRig(t, start, testAlerting)
+	ev := gaugeAlert("rainstorm", "warning", telemetry.AlertFiring, 1, start, start, rain("yellow", 52.0))
+	r.apply(ev)
+	r.clk.Add(10 * time.Minute)
+	if _, err := r.mg.Resolve(ev.ID, "孙值班", "雨已停"); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Add(10 * time.Minute)
+	r.apply(gaugeAlert("rainstorm", "major", telemetry.AlertFiring, 2, start, r.clk.Now(), rain("orange", 58.0)))
+	if a := r.get(ev.ID); a.State != StateFiring || a.Announced {
+		t.Fatalf("after the rules upgraded it: %s, announced %v", a.State, a.Announced)
+	}
+	r.clk.Add(time.Hour)
+	r.apply(gaugeAlert("rainstorm", "minor", telemetry.AlertResolved, 3, start, r.clk.Now(), map[string]any{"level": ""}))
+	r.clk.Add(5 * time.Minute)
+	r.tick()
+	a := r.get(ev.ID)
+	var types []string
+	for _, c := range a.CAP {
+		types = append(types, c.MsgType)
+	}
+	if !a.Announced || strings.Join(types, ",") != "Alert,Cancel,Alert,Cancel" {
+		t.Errorf("announced %v, CAP %v; want the second chain cancelled too", a.Announced, types)
+	}
+}
