@@ -78,6 +78,8 @@ type Manager struct {
 	recent map[string][]time.Time
 	capSeq uint64
 	purged time.Time
+	// watchers are told of every change (Watch).
+	watchers []func(id string)
 }
 
 // New opens the store in opts.Dir, recovers the outbox and returns a
@@ -126,6 +128,7 @@ func New(opts Options) (*Manager, error) {
 		mg.log.Warn().Int64("bytes", cut).Msg("alert store: cut a damaged tail left by a crash mid-write")
 	}
 	mg.st, mg.alerts = st, alerts
+	st.touched = mg.touched
 	now := mg.now()
 	for _, a := range alerts {
 		mg.index(a)
@@ -204,6 +207,24 @@ func (mg *Manager) index(a *Alert) {
 	}
 	for _, c := range a.CAP {
 		mg.capSeq = max(mg.capSeq, c.Seq)
+	}
+}
+
+// Watch registers fn to be told the id of every alert that changes: opened,
+// updated, acknowledged, resolved, noted, escalated, or a notification of
+// it changed state. fn is called with the Manager's lock held, so it must
+// not block or call back into the Manager: hand the id to a goroutine of
+// its own (the web console queues it and reads the alert with Get). A
+// change may be told before it is durable; Get returns it once it is.
+func (mg *Manager) Watch(fn func(id string)) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	mg.watchers = append(mg.watchers, fn)
+}
+
+func (mg *Manager) touched(id string) {
+	for _, fn := range mg.watchers {
+		fn(id)
 	}
 }
 
@@ -507,6 +528,20 @@ func (mg *Manager) Resolve(id, by, note string) (*Alert, error) {
 // AddNote adds a remark to an alert in any state.
 func (mg *Manager) AddNote(id, by, note string) (*Alert, error) {
 	return mg.change(id, func(a *Alert, now time.Time) error {
+		mg.addNote(a, by, note, now)
+		return nil
+	})
+}
+
+// SetOutcome records what came of an alert's case (in any state), with an
+// optional note; a later call replaces it and both stay in the history.
+func (mg *Manager) SetOutcome(id, by string, o Outcome, note string) (*Alert, error) {
+	if !slices.Contains(Outcomes, o) {
+		return nil, fmt.Errorf("outcome %q: want one of warned, fined, permit_suspended, false_alarm", o)
+	}
+	return mg.change(id, func(a *Alert, now time.Time) error {
+		a.Outcome, a.OutcomeBy, a.OutcomeAt = o, by, now
+		a.record(now, Event{Kind: EventOutcome, By: by, Text: string(o)})
 		mg.addNote(a, by, note, now)
 		return nil
 	})

@@ -58,12 +58,31 @@ type Alert struct {
 	Tier int `json:"tier,omitempty"`
 	// NotifiedSeverity is the highest severity announced so far.
 	NotifiedSeverity string `json:"notified_severity,omitempty"`
+	// Outcome is what came of the case, set by a person: one of Outcomes.
+	// The bureau counts outcomes; "" until someone records one.
+	Outcome   Outcome   `json:"outcome,omitempty"`
+	OutcomeBy string    `json:"outcome_by,omitempty"`
+	OutcomeAt time.Time `json:"outcome_at,omitzero"`
 
 	Notes         []Note         `json:"notes,omitempty"`
 	History       []Event        `json:"history"`
 	Notifications []Notification `json:"notifications,omitempty"`
 	CAP           []CAPMessage   `json:"cap,omitempty"`
 }
+
+// Outcome is what came of an alert's case.
+type Outcome string
+
+// The case outcomes.
+const (
+	OutcomeWarned          Outcome = "warned"           // the driver was warned (批评教育)
+	OutcomeFined           Outcome = "fined"            // a penalty was imposed (罚款)
+	OutcomePermitSuspended Outcome = "permit_suspended" // the permit was suspended (暂停准运)
+	OutcomeFalseAlarm      Outcome = "false_alarm"      // nothing was wrong (误报)
+)
+
+// Outcomes lists every valid Outcome.
+var Outcomes = []Outcome{OutcomeWarned, OutcomeFined, OutcomePermitSuspended, OutcomeFalseAlarm}
 
 // Source is one rules-engine alert folded into a stored alert.
 type Source struct {
@@ -93,6 +112,7 @@ const (
 	EventEscalated    EventKind = "escalated"
 	EventNotification EventKind = "notification" // a notification changed state
 	EventCAP          EventKind = "cap"          // a CAP message was issued
+	EventOutcome      EventKind = "outcome"      // a person recorded the case outcome
 )
 
 // Event is one entry of an alert's history.

@@ -26,6 +26,8 @@ type store struct {
 	// base is the size of the log right after the last compaction.
 	base  int64
 	dirty bool
+	// touched, if set, is told the id of every alert written.
+	touched func(id string)
 }
 
 const (
@@ -129,6 +131,9 @@ func (s *store) put(a *Alert) error {
 	}
 	s.size += int64(len(b))
 	s.dirty = true
+	if s.touched != nil {
+		s.touched(a.ID)
+	}
 	return nil
 }
 
