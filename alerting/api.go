@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -72,6 +73,27 @@ func (mg *Manager) List(f Filter) ([]*Alert, int) {
 	}
 	mg.mu.Unlock()
 	return out, total
+}
+
+// Select returns every alert f selects, without a limit and in no order,
+// as summaries: without history, notifications or CAP documents (reports
+// count over all of them; Get has the rest).
+func (mg *Manager) Select(f Filter) []*Alert {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	now := mg.now()
+	var out []*Alert
+	for _, a := range mg.alerts {
+		if f.match(a, now) {
+			s := *a
+			s.History, s.Notifications, s.CAP = nil, nil, nil
+			s.Details = maps.Clone(a.Details)
+			s.Sources = slices.Clone(a.Sources)
+			s.Notes = slices.Clone(a.Notes)
+			out = append(out, &s)
+		}
+	}
+	return out
 }
 
 // Get returns one alert with its history, or ErrNotFound.

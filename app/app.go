@@ -30,6 +30,7 @@ import (
 	"github.com/urbanwatch/urbanwatch/ingest/broker"
 	"github.com/urbanwatch/urbanwatch/storage/influx"
 	"github.com/urbanwatch/urbanwatch/storage/spool"
+	"github.com/urbanwatch/urbanwatch/web"
 )
 
 // Options are what the command line adds to the configuration.
@@ -74,6 +75,8 @@ type App struct {
 	// city.
 	alerting   *alerting.Manager
 	alertStage *alertingStage
+	// console is the web console; nil without console.users.
+	console *web.Server
 }
 
 // spoolStore adapts the spool to the Store ingest declares.
@@ -190,6 +193,9 @@ func New(o Options) (a *App, err error) {
 		if err = a.newAlerting(o.Alerting); err != nil {
 			return nil, err
 		}
+		if err = a.newConsole(); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -268,6 +274,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return a.rules.Run(gctx) })
 		g.Go(func() error { return a.alertStage.Run(gctx) })
 		g.Go(func() error { return a.alerting.Run(gctx) })
+		if a.console != nil {
+			g.Go(func() error { return a.console.Run(gctx) })
+		}
 		if a.broker != nil {
 			pc, err := a.journal.Cursor(publisherCursor)
 			if err != nil {
@@ -351,7 +360,14 @@ func (a *App) ReloadCity() error {
 		a.rules.refused()
 		return err
 	}
+	if err := a.reloadUsers(c); err != nil {
+		a.rules.refused()
+		return err
+	}
 	a.rules.Reload(c)
+	if a.console != nil {
+		a.console.SetCity(c)
+	}
 	return nil
 }
 

@@ -22,6 +22,9 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/api/", h)
 		mux.Handle("/cap/", h)
 	}
+	if a.console != nil {
+		mux.Handle("/", a.console.Handler())
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -53,6 +53,8 @@ type rulesStage struct {
 	now      func() time.Time
 	log      zerolog.Logger
 	reload   chan *config.City
+	// observe, if set, sees every record after the engine (the console).
+	observe func(*telemetry.Record)
 
 	seq        uint64 // journal sequence of the next event
 	snapSeq    uint64 // seq at the last snapshot
@@ -251,6 +253,9 @@ func (s *rulesStage) evaluate(b spool.Batch, rec *telemetry.Record) {
 			continue // counted and kept by the influx writer's dead letters
 		}
 		s.engine.Process(rec)
+		if s.observe != nil {
+			s.observe(rec)
+		}
 	}
 }
 

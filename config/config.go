@@ -34,8 +34,26 @@ type Config struct {
 	Ingest  Ingest     `yaml:"ingest"`
 	Spool   Spool      `yaml:"spool"`
 	Influx  Influx     `yaml:"influx"`
+	// Console is the web console on http.listen (docs/console.md).
+	Console Console `yaml:"console"`
 
 	path string
+}
+
+// Console sets the web console. Without a users file the console is off
+// (its pages answer 404) and the alert API keeps its own bearer tokens.
+type Console struct {
+	// Users is the users file (LoadUsers), written by `urbanwatch user`.
+	Users string `yaml:"users"`
+	// TileURL is an optional map tile URL template
+	// ("https://tiles.example/{z}/{x}/{y}.png"); without one the map shows
+	// districts, sites and corridors on a plain background.
+	TileURL string `yaml:"tile_url"`
+	// SessionTTL is how long a sign-in lasts; default 12h (a night shift).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// SecureCookies marks the session cookie Secure even when urbanwatch
+	// itself serves plain HTTP (behind a TLS-terminating proxy).
+	SecureCookies bool `yaml:"secure_cookies"`
 }
 
 // LogConfig sets logging.
@@ -141,8 +159,9 @@ func Default() *Config {
 			External: External{ClientID: "urbanwatch-ingest", MaxInflight: 1000}},
 		Ingest: Ingest{MaxPayloadBytes: 4096, MaxFuture: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
 			LateAfter: time.Minute, DeadLetterBytes: 16 << 20, DeadLetterFiles: 4},
-		Spool:  Spool{SegmentBytes: 64 << 20, MaxBytes: 10 << 30, WarnRatio: 0.8},
-		Influx: Influx{Database: "urbanwatch", RetentionPolicy: "autogen", BatchLines: 5000, Timeout: 30 * time.Second},
+		Spool:   Spool{SegmentBytes: 64 << 20, MaxBytes: 10 << 30, WarnRatio: 0.8},
+		Influx:  Influx{Database: "urbanwatch", RetentionPolicy: "autogen", BatchLines: 5000, Timeout: 30 * time.Second},
+		Console: Console{SessionTTL: 12 * time.Hour},
 	}
 }
 
@@ -167,7 +186,7 @@ func Load(path string) (*Config, error) {
 // resolve makes relative paths relative to dir.
 func (c *Config) resolve(dir string) {
 	for _, p := range []*string{&c.Registry, &c.City, &c.Alerting, &c.DataDir, &c.MQTT.TLSCert, &c.MQTT.TLSKey, &c.MQTT.ClientCA,
-		&c.MQTT.External.PasswordFile, &c.Influx.TokenFile} {
+		&c.MQTT.External.PasswordFile, &c.Influx.TokenFile, &c.Console.Users} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -241,6 +260,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.BatchLines < 1 || c.Influx.BatchLines > 100_000 {
 		bad("influx.batch_lines %d: want 1 to 100000", c.Influx.BatchLines)
+	}
+	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
+		bad("console.session_ttl %s: want 1m to 168h", c.Console.SessionTTL)
+	}
+	if c.Console.TileURL != "" && !hasScheme(c.Console.TileURL, "http", "https") {
+		bad("console.tile_url %q: want http:// or https://", c.Console.TileURL)
 	}
 	if err := readSecret(&c.MQTT.External.Password, &c.MQTT.External.PasswordFile); err != nil {
 		bad("mqtt.external.password_file: %v", err)

@@ -35,6 +35,7 @@ Usage:
   urbanwatch replay [-config FILE] [flags]  print the alerts a city raises over recorded telemetry, or compare two
   urbanwatch check [-config FILE]           validate the configuration, the device registry and the city
   urbanwatch check -hash-secret SECRET      print the registry form of a device secret
+  urbanwatch user add|passwd|remove|list    manage the web console's users (passwords on standard input)
 
 Run 'urbanwatch COMMAND -h' for a command's flags.
 `
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(args[1:], stdout, stderr)
 	case "eval":
 		return eval(args[1:], stdout, stderr)
+	case "user":
+		return user(args[1:], os.Stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -145,6 +145,18 @@ urbanwatch is running. Ctrl-C stops it.
 	if demo {
 		fmt.Fprintf(w, "  simulation    %d trucks, %d rain gauges, %d depth points around Weifang\n", trucks, rain, depth)
 	}
+	if a.Console() != nil {
+		fmt.Fprintf(w, "  console       http://%s/   (users in %s)\n", a.HTTPAddr(), cfg.Console.Users)
+		if demo {
+			fmt.Fprint(w, `                demo sign-ins (deploy/demo/users.yaml):
+                  admin     / weifang-admin-demo   everything
+                  inspector / weifang-night-demo   night inspection: live map, truck alerts, evidence, reports
+                  duty      / weifang-flood-demo   flood duty: gauges, depth points, CAP warnings
+                  c01       / weifang-c01-demo     compliance manager of C01 潍坊鸢都运输 (its own trucks only)
+                  c02       / weifang-c02-demo     compliance manager of C02 潍坊白浪河运输
+`)
+		}
+	}
 	fmt.Fprintf(w, `
 Look at what arrives:
   curl -s http://%s/metrics | grep -E '^urbanwatch_(ingest|influx|spool|rules)_'

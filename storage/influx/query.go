@@ -74,9 +74,10 @@ func CountPoints(ctx context.Context, baseURL, db, measurement, field string) (i
 type queryResult struct {
 	Error  string `json:"error"`
 	Series []struct {
-		Name    string   `json:"name"`
-		Columns []string `json:"columns"`
-		Values  [][]any  `json:"values"`
+		Name    string            `json:"name"`
+		Tags    map[string]string `json:"tags"`
+		Columns []string          `json:"columns"`
+		Values  [][]any           `json:"values"`
 	} `json:"series"`
 }
 
@@ -139,4 +140,9 @@ func influxQL(ctx context.Context, method, baseURL, user, pass, db, q string) (*
 // quoteIdent quotes an InfluxQL identifier.
 func quoteIdent(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// quoteString quotes an InfluxQL string literal.
+func quoteString(s string) string {
+	return `'` + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + `'`
 }

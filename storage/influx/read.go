@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urbanwatch/urbanwatch/telemetry"
@@ -43,6 +44,10 @@ type ReadOptions struct {
 	// PageRows is how many points one query returns at most; zero means
 	// DefaultReadPageRows.
 	PageRows int
+	// Devices, if not empty, limits the read to these devices; Kinds, if
+	// not empty, to these kinds. Both are empty for a whole-city replay.
+	Devices []string
+	Kinds   []telemetry.Kind
 	// Skipped, if not nil, is told about each point that cannot be turned
 	// into a Record (no device tag, no seq, a field of the wrong type):
 	// such points were not written by urbanwatch and are left out.
@@ -91,6 +96,9 @@ func ReadRecords(ctx context.Context, o ReadOptions, fn func(*telemetry.Record) 
 		}
 		recs = recs[:0]
 		for _, k := range telemetry.Kinds {
+			if len(o.Kinds) > 0 && !slices.Contains(o.Kinds, k) {
+				continue
+			}
 			var err error
 			recs, err = readKind(ctx, &o, k, start, end, recs)
 			if err != nil {
@@ -127,8 +135,8 @@ func readKind(ctx context.Context, o *ReadOptions, k telemetry.Kind, start, end 
 	from := measurementRef(o, k)
 	lo, hi := start.UnixNano(), end.UnixNano()
 	for lo < hi {
-		q := fmt.Sprintf("SELECT * FROM %s WHERE time >= %d AND time < %d ORDER BY time ASC LIMIT %d",
-			from, lo, hi, o.PageRows)
+		q := fmt.Sprintf("SELECT * FROM %s WHERE time >= %d AND time < %d%s ORDER BY time ASC LIMIT %d",
+			from, lo, hi, deviceFilter(o.Devices), o.PageRows)
 		rows, err := queryRows(ctx, o, q)
 		if err != nil {
 			return recs, err
@@ -173,7 +181,7 @@ func readKind(ctx context.Context, o *ReadOptions, k telemetry.Kind, start, end 
 // readInstant appends every point of kind k at exactly ts, page by page.
 func readInstant(ctx context.Context, o *ReadOptions, k telemetry.Kind, from string, ts int64, recs []telemetry.Record) ([]telemetry.Record, error) {
 	for offset := 0; ; offset += o.PageRows {
-		q := fmt.Sprintf("SELECT * FROM %s WHERE time = %d LIMIT %d OFFSET %d", from, ts, o.PageRows, offset)
+		q := fmt.Sprintf("SELECT * FROM %s WHERE time = %d%s LIMIT %d OFFSET %d", from, ts, deviceFilter(o.Devices), o.PageRows, offset)
 		rows, err := queryRows(ctx, o, q)
 		if err != nil {
 			return recs, err
@@ -183,6 +191,25 @@ func readInstant(ctx context.Context, o *ReadOptions, k telemetry.Kind, from str
 			return recs, nil
 		}
 	}
+}
+
+// deviceFilter is the WHERE clause's condition on the device tag, with a
+// leading AND; "" for every device.
+func deviceFilter(devices []string) string {
+	if len(devices) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" AND (")
+	for i, d := range devices {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString(`"device" = `)
+		b.WriteString(quoteString(d))
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // measurementRef is the FROM clause naming k's measurement.
