@@ -119,7 +119,7 @@ var testUsers = []struct{ name, role, company, password string }{
 }
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	clk   *testClock
 	city  *config.City
 	mg    *alerting.Manager
@@ -131,11 +131,14 @@ type rig struct {
 	seq   uint64
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigTB(t, 24) }
+
+// newRigTB builds a console over a demo city of trucks trucks.
+func newRigTB(t testing.TB, trucks int) *rig {
 	t.Helper()
 	r := &rig{t: t, clk: &testClock{t: time.Date(2026, 11, 24, 21, 0, 0, 0, shanghai)}, hist: &fakeHistory{},
 		flush: make(chan time.Time), reg: prometheus.NewRegistry()}
-	r.city = simulators.DemoCity(24, 3, 2, simulators.DemoSeed)
+	r.city = simulators.DemoCity(trucks, 3, 2, simulators.DemoSeed)
 	if err := r.city.Validate(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -236,15 +239,17 @@ func (r *rig) clear(id string, i int, ts time.Time) {
 
 // browser is one signed-in (or not) console.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 	csrf string
 }
 
-func (r *rig) browser() *browser {
+func (r *rig) browser() *browser { return r.browserTB(r.t) }
+
+func (r *rig) browserTB(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: r.t, base: r.http.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &browser{t: t, base: r.http.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }

@@ -46,6 +46,7 @@ type tripLog struct {
 
 	mu       sync.Mutex
 	city     *config.City
+	bounds   []orb.Bound // of city.Sites, for a quick reject
 	loadedKg float64
 	trucks   map[string]*tripTruck // by plate
 	seen     map[string]bool       // ids written (recent days)
@@ -94,6 +95,10 @@ func (t *tripLog) setCity(c *config.City) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.city = c
+	t.bounds = make([]orb.Bound, len(c.Sites))
+	for i := range c.Sites {
+		t.bounds[i] = c.Sites[i].Area.Bound()
+	}
 	t.loadedKg = c.Rules.UncoveredLoad.LoadedKg
 	for _, tt := range t.trucks {
 		tt.site = -2 // re-judge against the new sites at the next fix
@@ -101,10 +106,9 @@ func (t *tripLog) setCity(c *config.City) {
 }
 
 // siteAt returns the index of the site containing p, or -1.
-func siteAt(c *config.City, p orb.Point) int {
-	for i := range c.Sites {
-		a := c.Sites[i].Area
-		if a.Bound().Contains(p) && planar.MultiPolygonContains(a, p) {
+func (t *tripLog) siteAt(p orb.Point) int {
+	for i, b := range t.bounds {
+		if b.Contains(p) && planar.MultiPolygonContains(t.city.Sites[i].Area, p) {
 			return i
 		}
 	}
@@ -135,7 +139,7 @@ func (t *tripLog) observe(r *telemetry.Record) {
 		}
 		p := orb.Point{r.Fix.Lon, r.Fix.Lat}
 		prevSite := tt.site
-		site := siteAt(t.city, p)
+		site := t.siteAt(p)
 		if tt.trip != nil && tt.hasPos && !tt.trip.DepartedAt.IsZero() {
 			if d := geo.Distance(tt.pos, p); d < 5000 { // a longer jump is a glitch or a gap
 				tt.trip.DistanceM += d

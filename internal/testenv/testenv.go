@@ -222,3 +222,10 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Missing skips t loudly (or fails it under RequireEnv) because what is not
+// available; install says how to get it.
+func Missing(t testing.TB, what, install string, err error) {
+	t.Helper()
+	missing(t, what, install, err)
+}

@@ -165,17 +165,17 @@ func TestIntegrationAggregateMaxDepth(t *testing.T) {
 		depthAt("WF-D01", 5, hms(20, 27, 42, 0), 3),   // b1
 		depthAt("WF-D01", 6, hms(20, 30, 0, 0), 7),    // b1, on a clock ten minutes
 		// b2 empty
-		depthAt("WF-D01", 7, hms(20, 50, 0, 0), -4),                                                            // b3
-		depthAt("WF-D01", 8, hms(20, 55, 0, 0), -2.5),                                                          // b3: the max of negatives
-		depthAt("WF-D01", 9, hms(21, 0, 0, 0), 0),                                                              // b4: zero, not NaN
-		depthAt("WF-D01", 10, hms(21, 10, 0, 0), 25),                                                           // b5
-		depthAt("WF-D01", 11, hms(21, 17, 41, 999_999_999), 30),                                                // b5 max, last instant
-		depthAt("WF-D01", 12, hms(21, 17, 42, 0), 500),                                                         // at To: out
-		depthAt("WF-D'02", 1, hms(21, 15, 0, 0), 1.5),                                                          // b5
-		depthAt("WF-D'02", 2, hms(20, 37, 42, 0), 2.25),                                                        // b2, first instant
-		depthAt("WF-D03", 1, hms(20, 17, 41, 999_999_999), 40),                                                 // just before the range
-		rainAt("WF-R01", 1, hms(20, 40, 0, 0), 80),                                                             // another measurement
-		{Kind: telemetry.KindRain, Header: telemetry.Header{Device: "WF-D01", Seq: 99, TS: hms(20, 40, 0, 0)}}, // rain, not depth
+		depthAt("WF-D01", 7, hms(20, 50, 0, 0), -4),             // b3
+		depthAt("WF-D01", 8, hms(20, 55, 0, 0), -2.5),           // b3: the max of negatives
+		depthAt("WF-D01", 9, hms(21, 0, 0, 0), 0),               // b4: zero, not NaN
+		depthAt("WF-D01", 10, hms(21, 10, 0, 0), 25),            // b5
+		depthAt("WF-D01", 11, hms(21, 17, 41, 999_999_999), 30), // b5 max, last instant
+		depthAt("WF-D01", 12, hms(21, 17, 42, 0), 500),          // at To: out
+		depthAt("WF-D'02", 1, hms(21, 15, 0, 0), 1.5),           // b5
+		depthAt("WF-D'02", 2, hms(20, 37, 42, 0), 2.25),         // b2, first instant
+		depthAt("WF-D03", 1, hms(20, 17, 41, 999_999_999), 40),  // just before the range
+		rainAt("WF-R01", 1, hms(20, 40, 0, 0), 80),              // another measurement
+		rainAt("WF-D01", 99, hms(20, 40, 0, 0), 60),             // a rain point of a depth device
 	}
 	writeRecords(t, m, recs)
 
