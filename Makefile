@@ -42,6 +42,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'EngineCity' -benchtime 2000000x -benchmem -timeout 30m ./rules/
 	$(GO) test -run '^$$' -bench 'MemoryPerTruck' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./rules/geo/
+	$(GO) test -run '^$$' -bench 'StreamFanout' -benchtime 50x -timeout 30m ./web/
+	$(GO) test -run '^$$' -bench 'Observe' -timeout 30m ./web/
 
 ## eval: the rules over a large simulated night and storm with exact ground
 ## truth; prints precision and recall per rule.

@@ -2,11 +2,15 @@ package web
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,12 +24,22 @@ import (
 // One op is one flush delivered to every console; ns/console is the cost
 // each console adds, bytes/event what one console receives per second.
 func BenchmarkStreamFanout(b *testing.B) {
-	for _, consoles := range []int{1, 10, 50} {
-		b.Run(fmt.Sprintf("trucks=2000/consoles=%d", consoles), func(b *testing.B) {
+	for _, enc := range []string{"gzip", "identity"} {
+		for _, consoles := range []int{1, 10, 50} {
+			b.Run(fmt.Sprintf("trucks=2000/%s/consoles=%d", enc, consoles), func(b *testing.B) {
+				fanout(b, enc, consoles)
+			})
+		}
+	}
+}
+
+func fanout(b *testing.B, enc string, consoles int) {
+	{
+		{
 			r := newBenchRig(b, 2000)
 			streams := make([]*benchStream, consoles)
 			for i := range streams {
-				streams[i] = r.open(b)
+				streams[i] = r.open(b, enc)
 			}
 			now := r.clk.Now()
 			var wg sync.WaitGroup
@@ -53,7 +67,8 @@ func BenchmarkStreamFanout(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(consoles), "ns/console")
 			b.ReportMetric(float64(bytes), "bytes/event")
-		})
+			b.ReportMetric(float64(streams[0].wire.Load())/float64(b.N), "wire-bytes/event")
+		}
 	}
 }
 
@@ -76,21 +91,48 @@ func newBenchRig(b *testing.B, trucks int) *benchRig {
 type benchStream struct {
 	want chan *sync.WaitGroup
 	last int
+	wire atomic.Int64 // bytes read off the connection
 }
 
-func (r *benchRig) open(b *testing.B) *benchStream {
+// countingConn counts what a connection reads.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (r *benchRig) open(b *testing.B, enc string) *benchStream {
 	br := r.browserTB(b).signIn("insp")
+	s := &benchStream{want: make(chan *sync.WaitGroup, 1)}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return countingConn{c, &s.wire}, err
+	}}
+	client := &http.Client{Jar: br.c.Jar, Transport: tr}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, br.base+"/console/api/stream", nil)
-	resp, err := br.c.Do(req)
+	req.Header.Set("Accept-Encoding", enc)
+	resp, err := client.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.Fatalf("stream: %v", err)
 	}
-	s := &benchStream{want: make(chan *sync.WaitGroup, 1)}
+	var body io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		if body, err = gzip.NewReader(resp.Body); err != nil {
+			b.Fatal(err)
+		}
+	} else if enc == "gzip" {
+		b.Fatal("stream not compressed")
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		rd := bufio.NewReaderSize(resp.Body, 1<<20)
+		rd := bufio.NewReaderSize(body, 1<<20)
 		for wg := range s.want {
 			for {
 				line, err := rd.ReadString('\n')
