@@ -31,6 +31,7 @@ const (
 // generates, byte for byte.
 func TestDemoCityFiles(t *testing.T) {
 	c := DemoCity(demoTrucks, demoRainGauges, demoDepthPoints, DemoSeed)
+	c.DistrictsFile = config.GeoFile{File: DistrictsFile, CRS: "gcj02"}
 	if *update {
 		if err := WriteCity(demoDir, c); err != nil {
 			t.Fatal(err)
@@ -102,6 +103,9 @@ func TestDemoCityLoads(t *testing.T) {
 	}
 	if got.Rules != config.DefaultRules() {
 		t.Error("demo city rules are not the defaults")
+	}
+	if len(got.Districts) != 12 {
+		t.Errorf("the demo city has %d district outlines, want Weifang's 12", len(got.Districts))
 	}
 }
 

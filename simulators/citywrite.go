@@ -21,6 +21,9 @@ const (
 	CityFile   = "city.yaml"
 	SitesFile  = "sites.geojson"
 	RoutesFile = "routes.geojson"
+	// DistrictsFile is Weifang's district outlines (GCJ-02), reference data
+	// the demo city names.
+	DistrictsFile = "districts.geojson"
 )
 
 // WriteCity writes c into dir as config.LoadCity reads it: city.yaml (keys
@@ -28,7 +31,8 @@ const (
 // sites.geojson and routes.geojson (GeoJSON FeatureCollections, one feature
 // a line, properties id, name and, for sites, kind) from c.Sites and
 // c.Routes, which city.yaml names whatever c.SitesFile and c.RoutesFile
-// say. Districts are not written. The output is a function of c alone:
+// say. Districts are not written: city.yaml names c.DistrictsFile, if set,
+// which must be there already. The output is a function of c alone:
 // writing the same city twice gives the same bytes.
 func WriteCity(dir string, c *config.City) error {
 	y, err := cityYAML(c)
@@ -84,6 +88,13 @@ func cityYAML(c *config.City) ([]byte, error) {
 	}
 	kv("sites", "{file: "+q(SitesFile)+"}")
 	kv("routes", "{file: "+q(RoutesFile)+"}")
+	if d := c.DistrictsFile; d.File != "" {
+		crs := ""
+		if d.CRS != "" {
+			crs = ", crs: " + q(d.CRS)
+		}
+		kv("districts", "{file: "+q(d.File)+crs+"}")
+	}
 	b.WriteString("\ncompanies:\n")
 	for _, co := range c.Companies {
 		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    contacts:\n", q(co.ID), q(co.Name))

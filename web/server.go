@@ -218,9 +218,20 @@ func (s *Server) SetCity(c *config.City) {
 	s.cityMu.Unlock()
 }
 
-// SetUsers replaces the accounts (a reloaded users file); sessions of
-// users no longer there end at their next request.
-func (s *Server) SetUsers(u *config.Users) { s.users.Store(u) }
+// SetUsers replaces the accounts (a reloaded users file). The sessions of
+// a user who is gone, or whose password, role or company changed, end.
+func (s *Server) SetUsers(u *config.Users) {
+	old := s.users.Swap(u)
+	if old == nil {
+		return
+	}
+	for _, was := range old.Users {
+		now := u.Find(was.Name)
+		if now == nil || now.PasswordHash != was.PasswordHash || now.Role != was.Role || now.Company != was.Company {
+			s.sessions.dropUser(was.Name)
+		}
+	}
+}
 
 // Run moves the live stream and keeps the trip log until ctx ends.
 func (s *Server) Run(ctx context.Context) error {

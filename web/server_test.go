@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/urbanwatch/urbanwatch/config"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -419,5 +420,30 @@ func TestEvidencePacketDigestIsTheDownload(t *testing.T) {
 	other := r.raise("off_route", 2, r.clk.Now().Add(-time.Minute), "warning")
 	if code, _, _ := b.get("/console/api/evidence/" + url.PathEscape(other) + "/bundle?sha256=" + first); code != http.StatusNotFound {
 		t.Fatalf("digest of another alert: %d", code)
+	}
+}
+
+func TestNewPasswordEndsTheSessions(t *testing.T) {
+	r := newRig(t)
+	c01 := r.browser().signIn("c01")
+	insp := r.browser().signIn("insp")
+	users := *r.srv.users.Load()
+	users.Users = append([]config.User(nil), users.Users...)
+	for i := range users.Users {
+		if users.Users[i].Name == "c01" {
+			if err := users.Users[i].SetPassword("a-new-password-2", 4); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.srv.SetUsers(&users)
+	if code, _, _ := c01.get("/console/api/me"); code != http.StatusUnauthorized {
+		t.Fatalf("session after a new password: %d", code)
+	}
+	if code, _, _ := insp.get("/console/api/me"); code != http.StatusOK {
+		t.Fatalf("another user's session: %d", code)
+	}
+	if code := r.browser().login("c01", "a-new-password-2"); code != http.StatusOK {
+		t.Fatalf("sign in with the new password: %d", code)
 	}
 }
