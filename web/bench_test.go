@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -42,15 +43,17 @@ func fanout(b *testing.B, enc string, consoles int) {
 				streams[i] = r.open(b, enc)
 			}
 			now := r.clk.Now()
+			rnd := rand.New(rand.NewPCG(1, 2)) // positions as scattered as a city's
 			var wg sync.WaitGroup
 			var bytes int
 			b.ResetTimer()
 			for n := 0; n < b.N; n++ {
 				b.StopTimer() // the records' own cost is BenchmarkObserve's
 				ts := now.Add(time.Duration(n+1) * time.Second)
-				for i, dev := range r.devices {
+				for _, dev := range r.devices {
 					rec := telemetry.Record{Kind: telemetry.KindGPS, Header: telemetry.Header{Device: dev, Seq: uint64(n), TS: ts, Received: ts},
-						Fix: telemetry.Fix{Lat: 36.6 + float64(i)*1e-4, Lon: 119.0 + float64(n)*1e-5, SpeedKmh: 30, Heading: 90, Sats: 10, Valid: true}}
+						Fix: telemetry.Fix{Lat: 36.5 + rnd.Float64()*0.4, Lon: 118.9 + rnd.Float64()*0.5, SpeedKmh: float64(rnd.IntN(600)) / 10,
+							Heading: float64(rnd.IntN(360)), Sats: 10, Valid: true}}
 					r.srv.Observe(&rec)
 				}
 				b.StartTimer()

@@ -1,11 +1,9 @@
 package web
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,7 +29,7 @@ const (
 // client is one connected console's stream.
 type client struct {
 	id   *identity
-	ch   chan []byte
+	ch   chan *event
 	gone chan struct{}
 	once sync.Once
 }
@@ -64,21 +62,20 @@ func (h *hub) remove(c *client) {
 	h.m.streams.Set(float64(n))
 }
 
-// send queues ev for every client pick accepts; a client whose queue is
-// full is disconnected rather than blocking the others.
-func (h *hub) send(pick func(*identity) []byte) {
+// send queues the events pick returns for each client; a client whose
+// queue is full is disconnected rather than blocking the others (its
+// browser reconnects and reloads).
+func (h *hub) send(pick func(*identity) []*event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {
-		ev := pick(c.id)
-		if ev == nil {
-			continue
-		}
-		select {
-		case c.ch <- ev:
-		default:
-			h.m.streamDrops.Inc()
-			c.drop()
+		for _, ev := range pick(c.id) {
+			select {
+			case c.ch <- ev:
+			default:
+				h.m.streamDrops.Inc()
+				c.drop()
+			}
 		}
 	}
 }
@@ -117,8 +114,8 @@ func (h *hub) broadcastFleet(trucks []truckView, gauges []gaugeView, levels func
 	if len(trucks) == 0 && len(gauges) == 0 {
 		return
 	}
-	byScope := map[string][]byte{}
-	encode := func(company string) []byte {
+	byScope := map[string]*event{}
+	encode := func(company string) *event {
 		if ev, ok := byScope[company]; ok {
 			return ev
 		}
@@ -136,11 +133,12 @@ func (h *hub) broadcastFleet(trucks []truckView, gauges []gaugeView, levels func
 			n++
 		}
 		b = append(b, "]}\n\n"...)
-		if n == 0 {
-			b = nil
+		var ev *event
+		if n > 0 {
+			ev = newEvent(b)
 		}
-		byScope[company] = b
-		return b
+		byScope[company] = ev
+		return ev
 	}
 	var gev []byte
 	if len(gauges) > 0 {
@@ -159,13 +157,19 @@ func (h *hub) broadcastFleet(trucks []truckView, gauges []gaugeView, levels func
 		}
 		gev = append(gev, "]}\n\n"...)
 	}
-	h.send(func(id *identity) []byte {
-		var out []byte
+	var gauge *event
+	if gev != nil {
+		gauge = newEvent(gev)
+	}
+	h.send(func(id *identity) []*event {
+		var out []*event
 		if ok, company := seesTrucks(id); ok && len(trucks) > 0 {
-			out = encode(company)
+			if ev := encode(company); ev != nil {
+				out = append(out, ev)
+			}
 		}
-		if seesGauges(id) && gev != nil {
-			out = append(append([]byte(nil), out...), gev...)
+		if seesGauges(id) && gauge != nil {
+			out = append(out, gauge)
 		}
 		return out
 	})
@@ -177,8 +181,8 @@ func (h *hub) broadcastAlert(a *alerting.Alert, s *Server) {
 	if err != nil {
 		return
 	}
-	ev := fmt.Appendf(nil, "event: alert\ndata: %s\n\n", js)
-	h.send(func(id *identity) []byte {
+	ev := []*event{newEvent(fmt.Appendf(nil, "event: alert\ndata: %s\n\n", js))}
+	h.send(func(id *identity) []*event {
 		if mayAlert(id, a) {
 			return ev
 		}
@@ -193,7 +197,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
-	c := &client{id: identityOf(r), ch: make(chan []byte, clientQueue), gone: make(chan struct{})}
+	c := &client{id: identityOf(r), ch: make(chan *event, clientQueue), gone: make(chan struct{})}
 	s.hub.add(c)
 	defer s.hub.remove(c)
 	rc := http.NewResponseController(w)
@@ -201,43 +205,44 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	// A phone on the road pays for every byte: the numbers of 2,000 moving
-	// trucks compress about 3:1 (docs/benchmarks.md).
-	var out io.Writer = w
-	flush := fl.Flush
-	if acceptsGzip(r) {
+	// trucks compress several times over (docs/benchmarks.md).
+	gz := acceptsGzip(r)
+	if gz {
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Add("Vary", "Accept-Encoding")
-		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		defer gz.Close()
-		out = gz
-		flush = func() {
-			gz.Flush()
-			fl.Flush()
-		}
 	}
+	w.Header().Add("Vary", "Accept-Encoding")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(out, "retry: 2000\n: urbanwatch console stream\n\n")
-	flush()
+	out, err := newSSEWriter(w, gz)
+	if err != nil || out.write(streamHello) != nil {
+		return
+	}
+	defer out.close()
+	fl.Flush()
 	keep := time.NewTicker(keepAliveEvery)
 	defer keep.Stop()
 	for {
-		var ev []byte
+		var ev *event
 		select {
 		case <-r.Context().Done():
 			return
 		case <-c.gone:
 			return
 		case <-keep.C:
-			ev = []byte(": keep-alive\n\n")
+			ev = keepAlive
 		case ev = <-c.ch:
 		}
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := out.Write(ev); err != nil {
+		if err := out.write(ev); err != nil {
 			return
 		}
-		flush()
+		fl.Flush()
 	}
 }
+
+var (
+	streamHello = newEvent([]byte("retry: 2000\n: urbanwatch console stream\n\n"))
+	keepAlive   = newEvent([]byte(": keep-alive\n\n"))
+)
 
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
