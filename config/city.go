@@ -91,6 +91,9 @@ type Truck struct {
 	Plate   string   `yaml:"plate"`
 	Company string   `yaml:"company"` // Company.ID
 	Devices []string `yaml:"devices"` // registry device ids, class trucks
+	// RatedLoadKg is the load its licence allows (核定载质量); 0 leaves it
+	// out of the overload rule.
+	RatedLoadKg float64 `yaml:"rated_load_kg"`
 }
 
 // Permit is a 建筑垃圾准运证: one truck may carry waste from its origin sites
@@ -141,7 +144,12 @@ type Site struct {
 	Kind     SiteKind
 	District string
 	Area     orb.MultiPolygon // WGS-84, [lon, lat]
-	Line     int              // line of the feature in its file, for messages
+	// WashArea is where trucks wash their wheels before leaving (a
+	// construction site's 洗车台), from the feature's wash_area property (a
+	// GeoJSON Polygon or MultiPolygon inside Area); nil when it has none, and
+	// then unwashed_exit does not judge the site.
+	WashArea orb.MultiPolygon
+	Line     int // line of the feature in its file, for messages
 }
 
 // Route is a permitted route, a GeoJSON Feature with properties id and name
@@ -240,6 +248,42 @@ type RuleSettings struct {
 	Waterlogging       WaterloggingRule   `yaml:"waterlogging"`
 	SensorOffline      SilenceRule        `yaml:"sensor_offline"`
 	ZoneViolation      DwellRule          `yaml:"zone_violation"`
+	Overload           OverloadRule       `yaml:"overload"`
+	UnwashedExit       UnwashedExitRule   `yaml:"unwashed_exit"`
+	Spillage           SpillageRule       `yaml:"spillage"`
+}
+
+// OverloadRule (超量装载): a truck with a load sensor and a rated load,
+// loaded above rated × (1 + TolerancePct/100), moving outside a site, for
+// Dwell.
+type OverloadRule struct {
+	TolerancePct float64       `yaml:"tolerance_pct"` // default 10
+	MinSpeedKmh  float64       `yaml:"min_speed_kmh"` // default 5
+	Dwell        time.Duration `yaml:"dwell"`         // default 30s
+	ClearAfter   time.Duration `yaml:"clear_after"`   // at or below the limit this long; default 30s
+	Severity     string        `yaml:"severity"`      // default major
+}
+
+// UnwashedExitRule (带泥上路): a truck loaded in a site with a wash area that
+// leaves the site without one stay of MinWash in the wash area since it
+// was loaded. An event, resolved when the truck next enters a site or
+// ClearAfter after it.
+type UnwashedExitRule struct {
+	MinWash    time.Duration `yaml:"min_wash"`    // default 20s
+	ClearAfter time.Duration `yaml:"clear_after"` // default 30m
+	Severity   string        `yaml:"severity"`    // default warning
+}
+
+// SpillageRule (道路抛洒): a loaded truck whose load falls by DropPct or more
+// within Within while faster than MinSpeedKmh outside every site, and does
+// not recover within Within (a load-sensor glitch recovers). An event,
+// resolved when the truck next enters a site or ClearAfter after it.
+type SpillageRule struct {
+	DropPct     float64       `yaml:"drop_pct"`      // default 10
+	Within      time.Duration `yaml:"within"`        // default 60s
+	MinSpeedKmh float64       `yaml:"min_speed_kmh"` // default 10
+	ClearAfter  time.Duration `yaml:"clear_after"`   // default 30m
+	Severity    string        `yaml:"severity"`      // default major
 }
 
 // UncoveredLoadRule: loaded, cover open or fault, moving, outside every
@@ -373,6 +417,11 @@ func DefaultRules() RuleSettings {
 			WarnSeverity: SeverityWarning, CloseSev: SeverityCritical},
 		SensorOffline: SilenceRule{After: 30 * time.Minute, Severity: SeverityMinor},
 		ZoneViolation: DwellRule{Dwell: 10 * time.Second, ClearAfter: 10 * time.Second},
+		Overload: OverloadRule{TolerancePct: 10, MinSpeedKmh: 5, Dwell: 30 * time.Second, ClearAfter: 30 * time.Second,
+			Severity: SeverityMajor},
+		UnwashedExit: UnwashedExitRule{MinWash: 20 * time.Second, ClearAfter: 30 * time.Minute, Severity: SeverityWarning},
+		Spillage: SpillageRule{DropPct: 10, Within: 60 * time.Second, MinSpeedKmh: 10, ClearAfter: 30 * time.Minute,
+			Severity: SeverityMajor},
 	}
 }
 

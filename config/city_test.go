@@ -669,3 +669,48 @@ func TestConfigCityResolved(t *testing.T) {
 		t.Errorf("city %q not resolved against the config file", cfg.City)
 	}
 }
+
+// TestSiteWashArea reads a site's wash_area property and refuses one that
+// is not inside the site or not a polygon; a truck's rated load must be
+// sensible.
+func TestSiteWashArea(t *testing.T) {
+	site := func(wash string) string {
+		return `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"CS01","name":"工地","kind":"construction","wash_area":` + wash + `},
+ "geometry":{"type":"Polygon","coordinates":[[[119.10,36.70],[119.11,36.70],[119.11,36.71],[119.10,36.71],[119.10,36.70]]]}}]}`
+	}
+	load := func(sites, trucks string) (*City, error) {
+		dir := t.TempDir()
+		for name, s := range map[string]string{"sites.geojson": sites,
+			"city.yaml": "name: 潍坊市\nsites: {file: sites.geojson}\ncompanies: [{id: C1, name: 公司}]\ntrucks:\n" + trucks} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return LoadCity(filepath.Join(dir, "city.yaml"), nil)
+	}
+	truck := "  - {plate: 鲁G·A0001, company: C1, rated_load_kg: 18000}\n"
+	c, err := load(site(`{"type":"Polygon","coordinates":[[[119.101,36.701],[119.102,36.701],[119.102,36.702],[119.101,36.702],[119.101,36.701]]]}`), truck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sites[0].WashArea) != 1 || c.Trucks[0].RatedLoadKg != 18000 {
+		t.Fatalf("wash area %v, rated %v", c.Sites[0].WashArea, c.Trucks[0].RatedLoadKg)
+	}
+	if c, err = load(site("null"), truck); err != nil || c.Sites[0].WashArea != nil {
+		t.Fatalf("no wash area: %v %v", err, c.Sites[0].WashArea)
+	}
+	for wash, want := range map[string]string{
+		`{"type":"Polygon","coordinates":[[[119.101,36.701],[119.20,36.701],[119.20,36.702],[119.101,36.702],[119.101,36.701]]]}`: "not inside the site",
+		`{"type":"Point","coordinates":[119.101,36.701]}`: "want Polygon or MultiPolygon",
+		`"east gate"`: "wash_area",
+	} {
+		if _, err := load(site(wash), truck); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("wash_area %s: %v, want an error saying %q", wash, err, want)
+		}
+	}
+	if _, err := load(site("null"), "  - {plate: 鲁G·A0001, company: C1, rated_load_kg: -5}\n"); err == nil ||
+		!strings.Contains(err.Error(), "rated_load_kg") {
+		t.Errorf("negative rated load: %v", err)
+	}
+}

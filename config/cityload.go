@@ -508,6 +508,9 @@ func (v *validator) trucks(idx *cityIndex, reg *Registry) {
 		} else if v.id(seen, "truck", t.Plate, c.path, line) {
 			idx.truckByPlate[t.Plate] = t
 		}
+		if !(t.RatedLoadKg >= 0 && t.RatedLoadKg <= 100_000) {
+			v.atKey([]any{"trucks", i, "rated_load_kg"}, "truck %s: rated_load_kg %g: want 0 (not judged) to 100000", t.Plate, t.RatedLoadKg)
+		}
 		if t.Company == "" {
 			v.at(c.path, line, "truck %s: company is required", t.Plate)
 		} else if idx.company[t.Company] == nil {

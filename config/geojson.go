@@ -381,12 +381,55 @@ func (c *City) loadSites(path, crs string, feats []geoFeature) []error {
 			gcjToWGSMulti(area)
 		}
 		s.Area = area
+		if raw, ok := f.Props["wash_area"]; ok && string(raw) != "null" {
+			wash, err := washArea(raw)
+			switch {
+			case err != nil:
+				perr = append(perr, fmt.Errorf("property wash_area: %w", err))
+			default:
+				if crs == crsGCJ02 {
+					gcjToWGSMulti(wash)
+				}
+				if area != nil && !within(wash, area) {
+					perr = append(perr, errors.New("property wash_area: not inside the site"))
+				}
+				s.WashArea = wash
+			}
+		}
 		for _, e := range perr {
 			errs = append(errs, errAt(path, f.Line, "%s: %w", featureSubject("site", s.ID, f.N), e))
 		}
 		c.Sites = append(c.Sites, s)
 	}
 	return errs
+}
+
+// washArea decodes a wash_area property: a GeoJSON Polygon or
+// MultiPolygon geometry object.
+func washArea(raw json.RawMessage) (orb.MultiPolygon, error) {
+	var g struct {
+		Type        string          `json:"type"`
+		Coordinates json.RawMessage `json:"coordinates"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return nil, fmt.Errorf("want a GeoJSON Polygon or MultiPolygon geometry: %w", err)
+	}
+	f := geoFeature{Type: g.Type, Coord: g.Coordinates}
+	return f.area()
+}
+
+// within reports whether every vertex of inner lies in outer.
+func within(inner, outer orb.MultiPolygon) bool {
+	for _, p := range inner {
+		for _, r := range p {
+			for _, pt := range r {
+				if !planar.MultiPolygonContains(outer, pt) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // loadRoutes reads the routes file's features, like loadSites.

@@ -33,6 +33,8 @@ type Options struct {
 	City *config.City
 	// Sink receives alert events. Required.
 	Sink Sink
+	// Trips, if set, receives every finished trip (telemetry.Trip).
+	Trips TripSink
 	// Logger receives reloads and anomalies; the zero Logger discards.
 	Logger zerolog.Logger
 	// Registerer, if not nil, gets the urbanwatch_rules_* metrics.
@@ -126,6 +128,16 @@ func (e *Engine) SetCity(c *config.City) error {
 		st.info = m.plates[plate]
 		st.site = remapSite(old, m, st.site)
 		st.lastSite = remapSite(old, m, st.lastSite)
+		st.washSite = remapSite(old, m, st.washSite)
+		if st.lon != 0 || st.lat != 0 {
+			st.pos = m.plane.Project(st.lon, st.lat)
+		}
+		if tr := st.trip; tr != nil {
+			tr.origin = remapSite(old, m, tr.origin)
+			if tr.hasLast {
+				tr.last = m.plane.Project(old.plane.Unproject(tr.last))
+			}
+		}
 		for i := range st.visits {
 			if st.visits[i].to == 0 {
 				continue

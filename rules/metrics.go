@@ -16,6 +16,8 @@ type metrics struct {
 	firing       *prometheus.GaugeVec
 	subjects     *prometheus.GaugeVec
 	watermarkLag prometheus.Gauge
+	trips        prometheus.Counter
+	glitches     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,6 +36,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Trucks and gauges with rule state."}, []string{"kind"}),
 		watermarkLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "urbanwatch_rules_watermark_lag_seconds",
 			Help: "Wall clock minus the event-time watermark."}),
+		trips: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_rules_trips_total",
+			Help: "Trips finished (loaded from a site, unloaded)."}),
+		glitches: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_rules_load_glitches_total",
+			Help: "Load drops at speed that recovered within the spillage window: sensor glitches, not spills."}),
 	}
 	for _, k := range telemetry.Kinds {
 		m.records[k] = recs.WithLabelValues(k.String())
@@ -41,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{recs, m.skipped, m.alerts, m.firing, m.subjects, m.watermarkLag} {
+	for _, c := range []prometheus.Collector{recs, m.skipped, m.alerts, m.firing, m.subjects, m.watermarkLag, m.trips, m.glitches} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("rules: register metrics: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/rules/geo"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -95,6 +96,9 @@ func (e *Engine) recountFiring() {
 		inc(RuleNoPermit, &st.noPermit)
 		inc(RuleSignalLost, &st.signal)
 		inc(RuleIllegalDumping, &st.dump)
+		inc(RuleOverload, &st.overload)
+		inc(RuleUnwashedExit, &st.unwashed)
+		inc(RuleSpillage, &st.spill)
 		for i := range st.zones {
 			inc(RuleZoneViolation, &st.zones[i].c)
 		}
@@ -160,6 +164,28 @@ type truckSnap struct {
 	Armed                                  bool
 	Zones                                  []zoneSnap
 	Visits                                 []visitSnap
+
+	// Added with overload, unwashed_exit, spillage and trips; an older
+	// snapshot restores them empty.
+	Overload, Unwashed, Spill condSnap
+	WashSite                  string
+	WashSince, WashBest       int64
+	SpillPeakKg               float32
+	SpillPeakTS, SpillDropTS  int64
+	SpillFrom, SpillTo        float32
+	SpillLon, SpillLat        float64
+	SpillSpeed                float32
+	WasLoaded                 bool
+	Trip                      *tripSnap
+}
+
+type tripSnap struct {
+	Loaded, Departed int64
+	Origin, Permit   string
+	DistM            float64
+	LastX, LastY     float64
+	HasLast          bool
+	Violations       []string
 }
 
 type visitSnap struct {
@@ -190,6 +216,22 @@ func (st *truckState) snap(e *Engine, plate string) truckSnap {
 		if v.to != 0 && v.site >= 0 && int(v.site) < len(e.m.site) {
 			s.Visits = append(s.Visits, visitSnap{From: v.from, To: v.to, Site: e.m.site[v.site].ID})
 		}
+	}
+	o := &st.offenceState
+	s.Overload, s.Unwashed, s.Spill = o.overload.snap(), o.unwashed.snap(), o.spill.snap()
+	if o.washSite >= 0 {
+		s.WashSite = e.m.site[o.washSite].ID
+	}
+	s.WashSince, s.WashBest = o.washSince, o.washBest
+	s.SpillPeakKg, s.SpillPeakTS, s.SpillDropTS, s.SpillFrom, s.SpillTo = o.spillPeakKg, o.spillPeakTS, o.spillDropTS, o.spillFrom, o.spillTo
+	s.SpillLon, s.SpillLat, s.SpillSpeed, s.WasLoaded = o.spillLon, o.spillLat, o.spillSpeed, o.wasLoaded
+	if tr := o.trip; tr != nil {
+		ts := &tripSnap{Loaded: tr.loaded, Departed: tr.departed, Permit: tr.permit, DistM: tr.distM,
+			LastX: tr.last.X, LastY: tr.last.Y, HasLast: tr.hasLast, Violations: tr.violations}
+		if tr.origin >= 0 {
+			ts.Origin = e.m.site[tr.origin].ID
+		}
+		s.Trip = ts
 	}
 	return s
 }
@@ -222,6 +264,23 @@ func (s *truckSnap) restore(e *Engine, ti *truckInfo) *truckState {
 		if k := e.m.siteIndex(v.Site); k >= 0 && i < visitRing {
 			st.visits[i] = visit{from: v.From, to: v.To, site: k}
 		}
+	}
+	o := &st.offenceState
+	o.overload, o.unwashed, o.spill = s.Overload.restore(), s.Unwashed.restore(), s.Spill.restore()
+	o.washSite = -1
+	if s.WashSite != "" {
+		o.washSite = e.m.siteIndex(s.WashSite)
+	}
+	o.washSince, o.washBest = s.WashSince, s.WashBest
+	o.spillPeakKg, o.spillPeakTS, o.spillDropTS, o.spillFrom, o.spillTo = s.SpillPeakKg, s.SpillPeakTS, s.SpillDropTS, s.SpillFrom, s.SpillTo
+	o.spillLon, o.spillLat, o.spillSpeed, o.wasLoaded = s.SpillLon, s.SpillLat, s.SpillSpeed, s.WasLoaded
+	if ts := s.Trip; ts != nil {
+		tr := &tripState{loaded: ts.Loaded, departed: ts.Departed, origin: -1, permit: ts.Permit, distM: ts.DistM,
+			last: geo.XY{X: ts.LastX, Y: ts.LastY}, hasLast: ts.HasLast, violations: ts.Violations}
+		if ts.Origin != "" {
+			tr.origin = e.m.siteIndex(ts.Origin)
+		}
+		o.trip = tr
 	}
 	return st
 }

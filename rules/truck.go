@@ -80,6 +80,8 @@ type truckState struct {
 	// Recent stays in sites, so a dump reported late is judged where it
 	// happened, not where the truck is when the report arrives.
 	visits [visitRing]visit
+
+	offenceState
 }
 
 // zoneCond is a zone rule's state for one truck.
@@ -89,7 +91,9 @@ type zoneCond struct {
 }
 
 func newTruckState(ti *truckInfo) *truckState {
-	return &truckState{info: ti, site: -1, lastSite: -1}
+	st := &truckState{info: ti, site: -1, lastSite: -1}
+	st.washSite = -1
+	return st
 }
 
 // subject describes the truck for an alert.
@@ -213,6 +217,7 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 		}
 		return
 	}
+	prevFix := st.fixTS
 	st.fixTS, st.validTS, st.heardWM = ts, ts, e.wm
 	st.lon, st.lat, st.speed = f.Lon, f.Lat, float32(f.SpeedKmh)
 	st.pos = e.m.plane.Project(f.Lon, f.Lat)
@@ -224,14 +229,28 @@ func (st *truckState) onFix(e *Engine, device string, ts int64, f *telemetry.Fix
 	if site >= 0 {
 		st.noteVisit(site, ts)
 	}
+	st.tripMove(e)
 	if site != st.site {
 		if st.site >= 0 {
+			// Leaving: loaded by the sensor, or, without one, leaving a
+			// construction site.
+			s, known := st.sensorsAt(ts)
+			loadedOut := st.loaded(r, s, known)
+			if !st.hasLoadSensor {
+				loadedOut = e.m.site[st.site].Kind == config.SiteConstruction
+			}
+			st.exitSite(e, device, st.site, ts, loadedOut)
 			st.lastSite = st.site
 			if !st.hasLoadSensor {
 				st.tripLoaded = e.m.site[st.site].Kind == config.SiteConstruction
 			}
 		}
+		if site >= 0 && !st.hasLoadSensor && e.m.site[site].Kind == config.SiteConstruction {
+			st.startWash(e, site, ts, prevFix) // judged from entering: no sensor says when it was loaded
+		}
 		st.site = site
+	} else {
+		st.washStep(e, ts, prevFix)
 	}
 	if st.signal.firing {
 		st.signal.firing = false
@@ -283,6 +302,9 @@ func (st *truckState) onSensors(e *Engine, device string, ts int64, s *telemetry
 		st.raisedSince, st.dumpDone = ts, false
 	case cur.body != telemetry.BodyRaised && cur.body != telemetry.BodyUnknown:
 		st.raisedSince = 0
+	}
+	if s.HasLoad && inOrder {
+		st.spillSensors(e, device, ts, float32(s.LoadKg))
 	}
 	// Load drop.
 	if s.HasLoad {
@@ -401,6 +423,12 @@ func (st *truckState) evaluate(e *Engine, device string, now, from int64) {
 	}
 
 	st.evaluateZones(e, device, now, from, s, known && !st.sensLagging, loaded)
+	st.evaluateOverload(e, device, now, from, s, known)
+	st.endEvents(e, device, now)
+	if loaded && !st.wasLoaded && st.hasLoadSensor && st.site >= 0 {
+		st.startWash(e, st.site, now, now) // loaded here: its wash counts from now
+	}
+	st.tripStep(e, device, now, loaded)
 }
 
 // condRule runs a MovingRule-shaped condition.
@@ -490,6 +518,7 @@ func (st *truckState) judgeDump(e *Engine, device string, now, started int64, de
 	st.dump.version++
 	e.emit(RuleIllegalDumping, telemetry.AlertFiring, st.dump.version, r.Severity, st.subject(e, device),
 		started, now, st.location(), details)
+	st.noteViolation(RuleIllegalDumping, started)
 }
 
 // dumpAllowedAt reports whether tipping at site is legal for this truck:
@@ -631,12 +660,14 @@ func (st *truckState) onTimer(e *Engine) {
 			"last_fix": time.Unix(0, st.validTS).UTC().Format(time.RFC3339), "after_s": e.m.rules.SignalLost.After.Seconds(),
 			"speed_kmh": round1(float64(st.speed)),
 		})
+	st.noteViolation(RuleSignalLost, st.validTS)
 }
 
 // fire announces a condition that has just started firing.
 func (st *truckState) fire(e *Engine, device, rule string, c *cond, severity string, now int64, details map[string]any) {
 	c.version = 1
 	e.emit(rule, telemetry.AlertFiring, 1, severity, st.subject(e, device), c.started, now, st.location(), details)
+	st.noteViolation(rule, c.started)
 }
 
 // emitResolved announces a condition update returned resolve for.
@@ -666,6 +697,9 @@ func (st *truckState) removed(e *Engine) {
 	st.resolve(e, "", RuleNoPermit, &st.noPermit, r.NoPermit.Severity, now, d())
 	st.resolve(e, "", RuleSignalLost, &st.signal, r.SignalLost.Severity, now, d())
 	st.resolve(e, "", RuleIllegalDumping, &st.dump, r.IllegalDumping.Severity, now, d())
+	st.resolve(e, "", RuleOverload, &st.overload, r.Overload.Severity, now, d())
+	st.resolve(e, "", RuleUnwashedExit, &st.unwashed, r.UnwashedExit.Severity, now, d())
+	st.resolve(e, "", RuleSpillage, &st.spill, r.Spillage.Severity, now, d())
 	for i := range st.zones {
 		if z := st.zones[i].zone; int(z) < len(e.m.zone) {
 			st.resolve(e, "", RuleZoneViolation+":"+e.m.zone[z].ID, &st.zones[i].c, e.m.zone[z].Severity, now, d())
