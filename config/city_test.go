@@ -702,7 +702,7 @@ func TestSiteWashArea(t *testing.T) {
 	}
 	for wash, want := range map[string]string{
 		`{"type":"Polygon","coordinates":[[[119.101,36.701],[119.20,36.701],[119.20,36.702],[119.101,36.702],[119.101,36.701]]]}`: "not inside the site",
-		`{"type":"Point","coordinates":[119.101,36.701]}`: "want Polygon or MultiPolygon",
+		`{"type":"Point","coordinates":[119.101,36.701]}`:                                                                         "want Polygon or MultiPolygon",
 		`"east gate"`: "wash_area",
 	} {
 		if _, err := load(site(wash), truck); err == nil || !strings.Contains(err.Error(), want) {
