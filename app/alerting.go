@@ -73,6 +73,9 @@ func (s *alertingStage) Run(ctx context.Context) error {
 		events := make([]*telemetry.Alert, 0, len(b.Records))
 		for _, rec := range b.Records {
 			_, js, err := decodeJournal(rec)
+			if err == nil && tripOf(js) != nil {
+				continue // trips are the trips stage's
+			}
 			ev := new(telemetry.Alert)
 			if err == nil {
 				err = json.Unmarshal(js, ev)

@@ -28,6 +28,7 @@ import (
 	"github.com/urbanwatch/urbanwatch/config"
 	"github.com/urbanwatch/urbanwatch/ingest"
 	"github.com/urbanwatch/urbanwatch/ingest/broker"
+	"github.com/urbanwatch/urbanwatch/ingest/jt808"
 	"github.com/urbanwatch/urbanwatch/storage/influx"
 	"github.com/urbanwatch/urbanwatch/storage/spool"
 	"github.com/urbanwatch/urbanwatch/web"
@@ -64,6 +65,7 @@ type App struct {
 	ingester *ingest.Ingester
 	broker   *broker.Broker
 	client   *ingest.Client
+	jt808    *jt808.Server // nil unless jt808.listen is set
 	writer   *influx.Writer
 	managed  *influx.Managed
 	http     net.Listener
@@ -189,6 +191,9 @@ func New(o Options) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err = a.newJT808(); err != nil {
+		return nil, err
+	}
 	if o.City != nil {
 		if err = a.newAlerting(o.Alerting); err != nil {
 			return nil, err
@@ -238,6 +243,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	var trips *tripStage
+	if a.rules != nil {
+		if trips, err = a.newTripStage(); err != nil {
+			return err
+		}
+	}
 	a.http, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -246,6 +257,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	if a.broker != nil {
 		if err := a.broker.Start(); err != nil {
+			a.http.Close()
+			return err
+		}
+	}
+	if a.jt808 != nil {
+		if err := a.jt808.Start(); err != nil {
 			a.http.Close()
 			return err
 		}
@@ -277,6 +294,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		if a.console != nil {
 			g.Go(func() error { return a.console.Run(gctx) })
 		}
+		g.Go(func() error { return trips.Run(gctx) })
 		if a.broker != nil {
 			pc, err := a.journal.Cursor(publisherCursor)
 			if err != nil {
@@ -305,6 +323,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return a.broker.Run(gctx) })
 	} else {
 		g.Go(func() error { return a.client.Run(gctx) })
+	}
+	if a.jt808 != nil {
+		g.Go(func() error { return a.jt808.Run(gctx) }) // returns once its pending reports are settled
 	}
 	g.Go(func() error {
 		select {

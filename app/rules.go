@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -79,6 +80,39 @@ func encodeJournal(seq uint64, a *telemetry.Alert) ([]byte, error) {
 	return append(b, js...), nil
 }
 
+// The journal also carries the engine's finished trips, as
+// {"trip": {...}} entries between the alert events; every consumer but the
+// trips stage skips them.
+func encodeTrip(seq uint64, t *telemetry.Trip) ([]byte, error) {
+	js, err := json.Marshal(struct {
+		Trip *telemetry.Trip `json:"trip"`
+	}{t})
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 8, 8+len(js))
+	binary.BigEndian.PutUint64(b, seq)
+	return append(b, js...), nil
+}
+
+// tripOf returns the trip of a journal entry's JSON, or nil for an alert
+// event.
+func tripOf(js []byte) *telemetry.Trip {
+	if !bytes.HasPrefix(js, []byte(`{"trip":`)) {
+		return nil
+	}
+	var e struct {
+		Trip *telemetry.Trip `json:"trip"`
+	}
+	if json.Unmarshal(js, &e) != nil {
+		return nil
+	}
+	return e.Trip
+}
+
+// tripKey is the suppression key of a trip entry.
+func tripKey(t *telemetry.Trip) string { return "trip:" + t.ID }
+
 func decodeJournal(p []byte) (uint64, []byte, error) {
 	if len(p) < 8 {
 		return 0, nil, errors.New("alert journal record too short")
@@ -105,7 +139,7 @@ func newRulesStage(city *config.City, sp *spool.Spool, journal *spool.Spool, dat
 		}
 	}
 	var err error
-	s.engine, err = rules.New(rules.Options{City: city, Sink: rules.SinkFunc(s.emit), Logger: log, Registerer: reg})
+	s.engine, err = rules.New(rules.Options{City: city, Sink: rules.SinkFunc(s.emit), Trips: s, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +176,10 @@ func newRulesStage(city *config.City, sp *spool.Spool, journal *spool.Spool, dat
 		if seq < s.snapSeq {
 			return nil
 		}
+		if t := tripOf(js); t != nil {
+			s.suppress[tripKey(t)] = struct{}{}
+			return nil
+		}
 		var a telemetry.Alert
 		if json.Unmarshal(js, &a) == nil {
 			s.suppress[a.Key()] = struct{}{}
@@ -173,6 +211,22 @@ func (s *rulesStage) emit(a *telemetry.Alert) {
 	s.lastCommit = s.journal.Submit(p)
 	s.log.Info().Str("rule", a.Rule).Str("state", string(a.State)).Str("subject", a.Subject.ID).
 		Str("severity", a.Severity).Int("version", a.Version).Msg("alert")
+}
+
+// Trip journals one finished trip (the engine's TripSink); like an alert
+// event, one already journaled before a crash is not written again.
+func (s *rulesStage) Trip(t *telemetry.Trip) {
+	if _, ok := s.suppress[tripKey(t)]; ok {
+		delete(s.suppress, tripKey(t))
+		return
+	}
+	p, err := encodeTrip(s.seq, t)
+	if err != nil {
+		s.log.Error().Err(err).Str("trip", t.ID).Msg("encode trip")
+		return
+	}
+	s.seq++
+	s.lastCommit = s.journal.Submit(p)
 }
 
 // refused counts a reload that failed validation.
@@ -354,6 +408,9 @@ func (p *alertPublisher) Run(ctx context.Context) error {
 		}
 		for _, rec := range b.Records {
 			_, js, err := decodeJournal(rec)
+			if err == nil && tripOf(js) != nil {
+				continue // trips are the trips stage's
+			}
 			if err != nil || json.Unmarshal(js, &a) != nil {
 				p.log.Error().Msg("undecodable alert journal record skipped")
 				continue

@@ -156,7 +156,7 @@ func (r *benchRig) open(b *testing.B, enc string) *benchStream {
 }
 
 // BenchmarkObserve is what the console adds to every record the rules
-// evaluate: the live map and the trip log (site lookup included).
+// evaluate: the live map.
 func BenchmarkObserve(b *testing.B) {
 	r := newBenchRig(b, 2000)
 	now := r.clk.Now()

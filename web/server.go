@@ -198,15 +198,14 @@ func New(o Options) (*Server, error) {
 // not served).
 func (s *Server) Enabled() bool { return s.users.Load() != nil }
 
-// Observe applies one accepted record to the live map and the trip log.
-// It is called in arrival order; a replay after a restart may repeat
-// records, which change nothing.
-func (s *Server) Observe(r *telemetry.Record) {
-	s.fleet.observe(r)
-	if r.Kind == telemetry.KindGPS || r.Kind == telemetry.KindSensors {
-		s.trips.observe(r)
-	}
-}
+// Observe applies one accepted record to the live map. It is called in
+// arrival order; a replay after a restart may repeat records, which change
+// nothing.
+func (s *Server) Observe(r *telemetry.Record) { s.fleet.observe(r) }
+
+// AddTrip records a trip the rules engine finished; the same trip again
+// (a replay) is kept once.
+func (s *Server) AddTrip(t *telemetry.Trip) { s.trips.add(t) }
 
 // SetCity applies a reloaded city.
 func (s *Server) SetCity(c *config.City) {
