@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -54,6 +55,15 @@ func Templates() []sms.Template {
 		{Name: "zone_violation", Vars: with(truckVars, sms.Var{Name: "zone", Type: "string", Max: 20}), Text: map[string]string{
 			"zh-CN": "渣土车{plate}（{company}）{time}在{zone}（{place}）违反管控要求，请及时处置。",
 			"en":    "Muck truck {plate} ({company}) broke the rules of {zone} at {place}, {time}. Please act."}},
+		{Name: "overload", Vars: with(truckVars, sms.Var{Name: "load_t", Type: "decimal"}, sms.Var{Name: "rated_t", Type: "decimal"}), Text: map[string]string{
+			"zh-CN": "渣土车{plate}（{company}）{time}在{place}超量装载：实载{load_t}吨，核定{rated_t}吨，请及时处置。",
+			"en":    "Muck truck {plate} ({company}) is overloaded at {place}, {time}: {load_t} t against {rated_t} t rated. Please act."}},
+		{Name: "unwashed_exit", Vars: with(truckVars, sms.Var{Name: "site", Type: "string", Max: 20}), Text: map[string]string{
+			"zh-CN": "渣土车{plate}（{company}）{time}驶出{site}（{place}）未冲洗车轮，带泥上路，请及时处置。",
+			"en":    "Muck truck {plate} ({company}) left {site} ({place}) at {time} without washing its wheels. Please act."}},
+		{Name: "spillage", Vars: with(truckVars, sms.Var{Name: "drop_pct", Type: "int"}), Text: map[string]string{
+			"zh-CN": "渣土车{plate}（{company}）{time}在{place}疑似道路抛洒，载重骤降{drop_pct}%，请及时处置。",
+			"en":    "Muck truck {plate} ({company}) may be spilling its load at {place}, {time}: load down {drop_pct}%. Please act."}},
 		{Name: "rainstorm", Vars: []sms.Var{{Name: "place", Type: "string"}, {Name: "level", Type: "string", Max: 6},
 			{Name: "hours", Type: "int"}, {Name: "rain_mm", Type: "decimal"}, {Name: "time", Type: "time"}}, Text: map[string]string{
 			"zh-CN": "{place}达到暴雨{level}预警标准：{hours}小时降雨{rain_mm}毫米（{time}），请做好防范。",
@@ -94,6 +104,9 @@ var ruleNames = map[string][2]string{ // zh-CN, en
 	"heavy_rain_1h":        {"短时强降水", "heavy rain"},
 	"waterlogging":         {"内涝积水", "waterlogging"},
 	"sensor_offline":       {"设备离线", "sensor offline"},
+	"overload":             {"超量装载", "overload"},
+	"unwashed_exit":        {"带泥上路", "unwashed exit"},
+	"spillage":             {"道路抛洒", "spillage"},
 }
 
 var levelNames = map[string][2]string{
@@ -172,6 +185,13 @@ func vars(template string, a *Alert, lang string, now time.Time) map[string]any 
 	switch template {
 	case "off_route":
 		v["distance_m"] = int(num(d["distance_m"]) + 0.5)
+	case "overload":
+		v["load_t"] = math.Round(num(d["load_kg"])/100) / 10
+		v["rated_t"] = math.Round(num(d["rated_load_kg"])/100) / 10
+	case "unwashed_exit":
+		v["site"] = str(d["site_name"])
+	case "spillage":
+		v["drop_pct"] = int(num(d["drop_pct"]) + 0.5)
 	case "zone_violation":
 		zone := str(d["zone_name"])
 		if zone == "" {

@@ -585,13 +585,13 @@ func (s *Server) handleAction(action string) http.HandlerFunc {
 		var err error
 		switch action {
 		case "ack":
-			a, err = s.o.Alerts.Acknowledge(a.ID, id.Display, note)
+			a, err = s.o.Alerts.Acknowledge(a.ID, id.actor(), note)
 		case "resolve":
 			if note == "" {
 				writeError(w, http.StatusBadRequest, "note: say why it is resolved / 请填写解除原因")
 				return
 			}
-			a, err = s.o.Alerts.Resolve(a.ID, id.Display, note)
+			a, err = s.o.Alerts.Resolve(a.ID, id.actor(), note)
 		case "note":
 			text := strings.TrimSpace(body.Text)
 			if text == "" {
@@ -601,14 +601,14 @@ func (s *Server) handleAction(action string) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, "text: the note is empty / 备注为空")
 				return
 			}
-			a, err = s.o.Alerts.AddNote(a.ID, id.Display, text)
+			a, err = s.o.Alerts.AddNote(a.ID, id.actor(), text)
 		case "outcome":
 			o := alerting.Outcome(body.Outcome)
 			if !slices.Contains(alerting.Outcomes, o) {
 				writeError(w, http.StatusBadRequest, "outcome "+body.Outcome+": want warned, fined, permit_suspended or false_alarm")
 				return
 			}
-			a, err = s.o.Alerts.SetOutcome(a.ID, id.Display, o, note)
+			a, err = s.o.Alerts.SetOutcome(a.ID, id.actor(), o, note)
 		}
 		switch {
 		case errors.Is(err, alerting.ErrConflict):

@@ -18,11 +18,13 @@ import (
 	"github.com/urbanwatch/urbanwatch/config"
 )
 
-// Sign-in limits: after maxFailures wrong passwords for one user name or
-// from one client address within failWindow, further attempts are refused
-// for lockout.
+// Sign-in limits: after maxFailures wrong passwords for one user name, or
+// maxAddrFailures from one client address (an office behind one NAT must
+// not be locked out by one person's typos; a guesser trying many names is),
+// within failWindow, further attempts are refused for lockout.
 const (
-	maxFailures = 5
+	maxFailures     = 5
+	maxAddrFailures = 20
 	failWindow  = 15 * time.Minute
 	lockout     = 15 * time.Minute
 
@@ -57,6 +59,15 @@ type identity struct {
 	Lang    string
 	csrf    string
 	session string
+}
+
+// actor is who acted, as the alert history records it: the display name
+// with the login name, so an audit can tell two people of one name apart.
+func (id *identity) actor() string {
+	if id.Display == "" || strings.EqualFold(id.Display, id.Name) {
+		return id.Name
+	}
+	return id.Display + " (" + id.Name + ")"
 }
 
 type ctxKey struct{}
@@ -168,7 +179,11 @@ func (s *sessions) fail(keys ...string) {
 			fs = fs[1:]
 		}
 		fs = append(fs, now)
-		if len(fs) >= maxFailures {
+		limit := maxFailures
+		if strings.HasPrefix(k, "addr:") {
+			limit = maxAddrFailures
+		}
+		if len(fs) >= limit {
 			s.lockedUntil[k] = now.Add(lockout)
 			fs = nil
 		}
@@ -347,8 +362,9 @@ func (s *Server) guard(api bool, h http.HandlerFunc, roles ...config.Role) http.
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			token := r.Header.Get(csrfHeader)
-			if token == "" {
-				token = r.URL.Query().Get("csrf")
+			if token == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+				r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+				token = r.PostFormValue("csrf") // never from the URL: it would leak into logs
 			}
 			if subtle.ConstantTimeCompare([]byte(token), []byte(id.csrf)) != 1 || !sameOrigin(r) {
 				s.m.denied.WithLabelValues("csrf").Inc()

@@ -3,8 +3,8 @@
 // outcome). After an action the page is drawn again from the returned alert.
 
 import {
-  initPage, api, openStream, el, clear, $, t, tr, ruleName, errText, errorBox, fmtTime, fmtAgo, fmtNum,
-  sevBadge, stateBadge, tierBadge, truckURL, evidenceURL, pathArg, subjectName,
+  initPage, api, openStream, el, clear, $, t, tr, ruleName, errText, errorBox, fmtTime, fmtAgo,
+  sevBadge, stateBadge, tierBadge, truckURL, evidenceURL, pathArg, subjectName, detailLabel, detailValue, isThreshold,
 } from '/static/app.js';
 
 const id = pathArg();
@@ -12,35 +12,17 @@ let me = null, alert = null, busy = false;
 let flash = null; // {ok, text} shown after an action
 const drafts = { ack: '', note: '', outcome: '', outcomeNote: '' };
 
-const DETAIL_KEYS = {
-  speed_kmh: ['速度', 'speed', 'unit.kmh'], load_kg: ['载重', 'load', 'unit.kg'], cover: ['篷布', 'cover'], body: ['车厢', 'body'],
-  duration_s: ['持续时间', 'duration', 's'], threshold_s: ['时长阈值', 'duration threshold', 's'], open_s: ['未密闭时长', 'uncovered for', 's'],
-  distance_m: ['偏离距离', 'distance', 'unit.m'], corridor_m: ['走廊宽度', 'corridor', 'unit.m'], threshold_mm: ['雨量阈值', 'rain threshold', 'unit.mm'],
-  window_h: ['统计时长', 'window', 'h'], rain_mm: ['雨量', 'rain', 'unit.mm'], depth_cm: ['积水深度', 'depth', 'unit.cm'],
-  threshold_cm: ['深度阈值', 'depth threshold', 'unit.cm'], level: ['等级', 'level'], change: ['变化', 'change'], site: ['场地', 'site'],
-  site_name: ['场地名称', 'site name'], trigger: ['触发条件', 'trigger'], zone: ['管控区', 'zone'], zone_name: ['管控区名称', 'zone name'],
-  permit: ['准运证', 'permit'], window: ['准运时段', 'permitted hours'], windows: ['准运时段', 'permitted hours'], silent_s: ['无信号时长', 'silent for', 's'],
-};
-
-function detailLabel(k) {
-  const d = DETAIL_KEYS[k];
-  if (!d) return k;
-  return document.documentElement.lang === 'en' ? d[1] : d[0];
-}
-
-function detailValue(k, v) {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'object') return JSON.stringify(v);
-  const d = DETAIL_KEYS[k];
-  if (k === 'cover') return tr('cover', v);
-  if (k === 'body') return tr('body', v);
-  if (k === 'level') return tr('rain', v, tr('depth', v));
-  if (typeof v === 'number') {
-    const unit = d?.[2] ? (d[2].startsWith('unit.') ? t(d[2]) : d[2]) : '';
-    return `${fmtNum(v, 2)}${unit ? ' ' + unit : ''}`;
+// flat makes one object of an alert detail, whether the server nests the
+// summary ({"alert": {...}, "history": [...]}) or not.
+function flat(d) {
+  if (!d || typeof d !== 'object') return d;
+  if (d.alert && typeof d.alert === 'object' && !d.id) {
+    const { alert: s, ...rest } = d;
+    const out = { ...s };
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null && v !== '' && !(typeof v === 'string' && /^0001-/.test(v))) out[k] = v;
+    return out;
   }
-  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return fmtTime(v);
-  return String(v);
+  return d;
 }
 
 function historyText(h) {
@@ -80,14 +62,17 @@ function draw() {
       el('dt', null, t('col.outcome')), el('dd', { testid: 'outcome' }, a.outcome ? el('span', { class: 'badge out' }, tr('out', a.outcome)) : t('out.none'),
         a.outcome_by ? ` · ${a.outcome_by}` : '', a.outcome_at ? ` · ${fmtTime(a.outcome_at)}` : '')),
     el('div', { class: 'row', style: { marginTop: '.75rem' } },
-      isTruck && me.role !== 'duty' ? el('a', { class: 'btn primary', href: evidenceURL(a.id), testid: 'evidence-link' }, '🗎 ' + t('alert.evidence')) : null,
+      isTruck && me.role !== 'duty' ? el('a', { class: 'btn primary', href: evidenceURL(a.id), testid: 'evidence-link' }, t('alert.evidence') + ' →') : null,
       isTruck ? el('a', { class: 'btn', href: truckURL(a.subject.id) }, t('alert.truck')) : null));
 
   const det = Object.entries(a.details || {});
+  const measured = det.filter(([k]) => !isThreshold(k)), limits = det.filter(([k]) => isThreshold(k));
+  const rows = (list) => list.map(([k, v]) => el('tr', { dataset: { key: k } }, el('th', { scope: 'row' }, detailLabel(k)), el('td', null, detailValue(k, v))));
   const details = el('section', { class: 'panel', testid: 'details' },
     el('h2', null, t('alert.details')),
-    det.length ? el('div', { class: 'tbl-wrap' }, el('table', { class: 'tbl' },
-      el('tbody', null, det.map(([k, v]) => el('tr', null, el('th', { scope: 'row' }, detailLabel(k)), el('td', null, detailValue(k, v)))))))
+    det.length ? el('div', { class: 'tbl-wrap' }, el('table', { class: 'tbl details' },
+      measured.length ? el('tbody', null, el('tr', null, el('th', { colspan: 2, class: 'group' }, t('ev.measured'))), rows(measured)) : null,
+      limits.length ? el('tbody', null, el('tr', null, el('th', { colspan: 2, class: 'group' }, t('ev.threshold'))), rows(limits)) : null))
       : el('div', { class: 'muted' }, t('alert.nodetails')));
 
   const hist = [...(a.history || [])].sort((x, y) => new Date(x.at) - new Date(y.at));
@@ -112,7 +97,7 @@ function draw() {
         el('td', null, n.channel === 'sms' ? 'SMS' : n.channel === 'cap' ? 'CAP' : n.channel || '—'),
         el('td', null, tr('h', n.reason, n.reason || '')),
         el('td', null, el('span', { class: 'badge ' + ({ sent: 'ast-resolved', failed: 'ast-firing', pending: 'ast-acknowledged' }[n.state] || 'tstate') }, tr('ns', n.state)),
-          n.why ? el('div', { class: 'muted small' }, n.why) : null)))))))
+          n.why ? el('div', { class: 'muted small' }, n.why) : null))))))
       : el('div', { class: 'muted' }, t('alert.nonotif')));
 
   const caps = a.cap || [];
@@ -153,7 +138,7 @@ function actions(a, resolved) {
     el('option', { value: '' }, t('alert.outcome.pick')),
     ['warned', 'fined', 'permit_suspended', 'false_alarm'].map((o) => el('option', { value: o, selected: (drafts.outcome || a.outcome) === o }, tr('out', o))));
   sel.addEventListener('change', () => { drafts.outcome = sel.value; });
-  const oNote = el('input', { id: 'outcome-note', type: 'text', testid: 'outcome-note', value: drafts.outcomeNote, placeholder: t('alert.note') + ' (optional)', 'aria-label': t('alert.note'), on: { input: (e) => { drafts.outcomeNote = e.target.value; } } });
+  const oNote = el('input', { id: 'outcome-note', type: 'text', testid: 'outcome-note', value: drafts.outcomeNote, placeholder: t('alert.outcome.note'), 'aria-label': t('alert.note'), on: { input: (e) => { drafts.outcomeNote = e.target.value; } } });
   return el('section', { class: 'panel actions', testid: 'actions' },
     el('h2', null, t('alert.actions')),
     msg,
@@ -183,8 +168,8 @@ async function act(what, body) {
   busy = true;
   for (const b of document.querySelectorAll('.actions button')) b.disabled = true;
   try {
-    const a = await api(`alerts/${encodeURIComponent(id)}/${what}`, { body });
-    if (a && a.id) alert = a; else alert = await api('alerts/' + encodeURIComponent(id));
+    const a = flat(await api(`alerts/${encodeURIComponent(id)}/${what}`, { body }));
+    if (a && a.id) alert = a; else alert = flat(await api('alerts/' + encodeURIComponent(id)));
     if (what === 'ack') drafts.ack = '';
     if (what === 'notes' || what === 'resolve') drafts.note = '';
     if (what === 'outcome') { drafts.outcome = ''; drafts.outcomeNote = ''; }
@@ -192,7 +177,7 @@ async function act(what, body) {
   } catch (e) {
     flash = { ok: false, text: errText(e) };
     if (e.status === 409) {
-      try { alert = await api('alerts/' + encodeURIComponent(id)); } catch { /* keep */ }
+      try { alert = flat(await api('alerts/' + encodeURIComponent(id))); } catch { /* keep */ }
     }
   } finally {
     busy = false;
@@ -205,7 +190,7 @@ async function main() {
   me = await initPage('alert', { active: 'alerts' });
   if (!me) return;
   try {
-    alert = await api('alerts/' + encodeURIComponent(id));
+    alert = flat(await api('alerts/' + encodeURIComponent(id)));
   } catch (e) {
     clear($('#main'), el('h1', null, t('alert.title')), el('p', { class: 'mono' }, id), errorBox(e));
     return;
@@ -215,7 +200,7 @@ async function main() {
     alert: async (s) => {
       if (s?.id !== id || busy) return;
       if (s.updated_at === alert.updated_at && s.state === alert.state && s.tier === alert.tier) return;
-      try { alert = await api('alerts/' + encodeURIComponent(id)); render(); } catch { /* keep what we have */ }
+      try { alert = flat(await api('alerts/' + encodeURIComponent(id))); render(); } catch { /* keep what we have */ }
     },
   });
 }

@@ -48,7 +48,7 @@ async function load() {
 
 function render() {
   const list = sortAlerts([...alerts.values()].filter(matches));
-  $('#count').textContent = String(Math.max(list.length, total > alerts.size ? total : list.length));
+  $('#count').textContent = total > alerts.size ? `${list.length} / ${total}` : String(list.length);
   const box = $('#list');
   if (!list.length) { clear(box, el('div', { class: 'empty', testid: 'no-alerts' }, '✓ ' + t('alerts.none'))); return; }
   const now = Date.now();

@@ -364,6 +364,63 @@ export function alertRow(a, { showDistance = false, now = Date.now() } = {}) {
       showDistance && a.distance_m !== undefined && a.distance_m !== null ? el('span', { class: 'badge distance', testid: 'distance' }, fmtDist(a.distance_m)) : null));
 }
 
+// ---------- alert details ----------
+
+// DETAILS names the keys the rules put in an alert's details: zh, en, unit
+// (an i18n key or a literal), and whether it is a threshold.
+const DETAILS = {
+  speed_kmh: ['速度', 'speed', 'unit.kmh'], load_kg: ['载重', 'load', 'unit.kg'], cover: ['篷布', 'cover'], body: ['车厢', 'body'],
+  duration_s: ['持续时间', 'duration', 's'], open_s: ['未密闭时长', 'uncovered for', 's'], raised_s: ['车厢举升时长', 'body raised for', 's'],
+  distance_m: ['偏离距离', 'distance off route', 'unit.m'], nearest_route: ['最近路线', 'nearest route'],
+  load_before_kg: ['卸载前载重', 'load before', 'unit.kg'], load_after_kg: ['卸载后载重', 'load after', 'unit.kg'],
+  drop_pct: ['载重下降', 'load drop', '%'], within_s: ['下降用时', 'within', 's'], trigger: ['触发条件', 'trigger'],
+  site: ['场地', 'site'], site_name: ['场地名称', 'site name'], zone: ['管控区', 'zone'], zone_name: ['管控区名称', 'zone name'],
+  permit: ['准运证', 'permit'], windows: ['准运时段', 'permitted hours'], window: ['准运时段', 'permitted hours'],
+  silent_s: ['无信号时长', 'silent for', 's'], last_fix: ['最后定位', 'last fix'], last_report: ['最后上报', 'last report'],
+  mm: ['雨量', 'rain', 'unit.mm'], rain_mm: ['雨量', 'rain', 'unit.mm'], depth_cm: ['积水深度', 'water depth', 'unit.cm'],
+  peak_cm: ['最大积水深度', 'peak depth', 'unit.cm'], rise_cm_per_h: ['上涨速度', 'rising', 'unit.cmh'],
+  wash_s: ['冲洗时长', 'washed for', 's'], rated_load_kg: ['核定载重', 'rated load', 'unit.kg'], over_pct: ['超载比例', 'over by', '%'],
+  level: ['等级', 'level'], previous_level: ['原等级', 'previous level'], change: ['变化', 'change'], kind: ['类型', 'kind'], reason: ['原因', 'reason'],
+  // thresholds
+  dwell_s: ['持续阈值', 'dwell threshold', 's', 1], min_speed_kmh: ['最低速度阈值', 'minimum speed', 'unit.kmh', 1],
+  loaded_kg: ['重车载重阈值', 'loaded from', 'unit.kg', 1], threshold_s: ['时长阈值', 'duration threshold', 's', 1],
+  threshold_pct: ['下降比例阈值', 'drop threshold', '%', 1], threshold_mm: ['雨量阈值', 'rain threshold', 'unit.mm', 1],
+  threshold_cm: ['深度阈值', 'depth threshold', 'unit.cm', 1], window_h: ['统计时长', 'over', 'h', 1],
+  corridor_m: ['路线走廊宽度', 'corridor', 'unit.m', 1], after_s: ['判定时长', 'after', 's', 1], clear_after_s: ['恢复判定时长', 'clears after', 's', 1],
+  min_wash_s: ['最短冲洗时长', 'minimum wash', 's', 1], limit_kg: ['载重上限', 'load limit', 'unit.kg', 1],
+  tolerance_pct: ['允许误差', 'tolerance', '%', 1],
+  warn_cm: ['积水预警阈值', 'warning depth', 'unit.cm', 1], close_cm: ['道路封闭阈值', 'road-closure depth', 'unit.cm', 1],
+};
+
+export function detailLabel(k) {
+  const d = DETAILS[k];
+  if (!d) return k;
+  return lang() === 'en' ? d[1] : d[0];
+}
+
+export function isThreshold(k) { return !!DETAILS[k]?.[3] || /^threshold_|^max_|^min_/.test(k); }
+
+export function detailValue(k, v) {
+  if (v === null || v === undefined || v === '') return '—';
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join('，');
+  if (typeof v === 'object') return JSON.stringify(v);
+  const d = DETAILS[k];
+  if (k === 'cover') return tr('cover', v);
+  if (k === 'body') return tr('body', v);
+  if (k === 'level' || k === 'previous_level') return tr('rain', v, tr('depth', v));
+  if (k === 'kind') return tr('kind', v);
+  if (typeof v === 'number') {
+    const unit = d?.[2] ? (d[2].startsWith('unit.') ? t(d[2]) : d[2]) : '';
+    return `${fmtNum(v, 2)}${unit ? (unit === '%' ? '' : ' ') + unit : ''}`;
+  }
+  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return fmtTime(v);
+  if (typeof v === 'boolean') return v ? t('yes') : t('no');
+  return String(v);
+}
+
+// ruleOfAlertId is the rule of an alert id "rule/subject/start".
+export function ruleOfAlertId(id) { return String(id || '').split('/')[0]; }
+
 // ---------- misc ----------
 
 export function loadingBox() { return el('div', { class: 'msg muted' }, t('loading')); }

@@ -17,7 +17,7 @@ function niceMax(v) {
   return 10 * p;
 }
 
-function fmt(v) { return Math.abs(v) >= 10 || v === 0 ? String(Math.round(v)) : v.toFixed(1); }
+function fmt(v) { return Number.isInteger(v) || Math.abs(v) >= 10 ? String(Math.round(v)) : v.toFixed(1); }
 
 // frame draws the axes and y grid; returns {g, x0, y0, w, h, y(v)}.
 function frame(root, { width, height, max, unit, pad }) {
@@ -29,7 +29,7 @@ function frame(root, { width, height, max, unit, pad }) {
     root.append(svg('line', { class: f ? 'grid' : 'axis', x1: p.l, x2: p.l + w, y1: yy, y2: yy }));
     root.append(svg('text', { x: p.l - 4, y: yy + 4, 'text-anchor': 'end' }, fmt(max * f)));
   }
-  if (unit) root.append(svg('text', { x: 2, y: p.t - 2 }, unit));
+  if (unit) root.append(svg('text', { x: p.l + 4, y: p.t + 10 }, unit));
   return { x0: p.l, y0: p.t, w, h, y, p };
 }
 
@@ -39,7 +39,7 @@ export function barChart(points, { width = 520, height = 170, unit = '', color =
   const root = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title });
   if (title) root.append(svg('title', {}, title));
   const vals = points.map((p) => Number(p[1]) || 0);
-  const max = niceMax(Math.max(...vals, ...thresholds.map((t) => t.value * 1.05), 0.1));
+  const max = niceMax(Math.max(...vals, ...thresholds.map((t) => t.value * 1.05), 1));
   const f = frame(root, { width, height, max, unit });
   const n = Math.max(points.length, 1), bw = f.w / n;
   points.forEach((pt, i) => {

@@ -29,6 +29,14 @@ async function main() {
     drawCity(map, city);
     $('#citykey').append(cityLegend());
     layer = new TruckCanvas(trucks, { onPick: pick }).addTo(map);
+    // where a truck is drawn, in map-container pixels (tests tap there)
+    debug.point = (plate) => {
+      const x = trucks.get(plate);
+      if (!x || x.lat === null || x.lat === undefined) return null;
+      const p = map.latLngToContainerPoint([x.lat, x.lon]);
+      return { x: p.x, y: p.y };
+    };
+    debug.select = (plate) => pick(plate);
   }
   renderLegend();
   await Promise.all([loadTrucks(), loadAlerts()]);
