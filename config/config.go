@@ -7,8 +7,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +38,66 @@ type Config struct {
 	Influx  Influx     `yaml:"influx"`
 	// Console is the web console on http.listen (docs/console.md).
 	Console Console `yaml:"console"`
+	// JT808 is the JT/T 808 gateway for terminals that speak it instead of
+	// MQTT (docs/jt808.md); off unless listen is set.
+	JT808 JT808 `yaml:"jt808"`
 
 	path string
+}
+
+// JT808 sets the JT/T 808 gateway.
+type JT808 struct {
+	// Listen is the TCP address terminals connect to, e.g. 0.0.0.0:7611;
+	// "" (the default) runs no gateway.
+	Listen string `yaml:"listen"`
+	// MaxConnections caps open terminal connections; default 20000.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a connection silent this long; default 3m
+	// (terminals send a heartbeat every 30-60 s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Profiles say where each terminal model reports cover, body and load
+	// (registry jt808.profile names one). "default" is built in (cover in
+	// additional information 0xE1, body in 0xE2, load in 0xE3) and may be
+	// redefined here.
+	Profiles map[string]JT808Profile `yaml:"profiles"`
+}
+
+// JT808Profile is one terminal model's vendor fields.
+type JT808Profile struct {
+	// Cover: additional information byte 0 closed, 1 open, 2+ fault; or a
+	// status bit, set = open.
+	Cover JT808Source `yaml:"cover"`
+	// Body: additional information byte 0 down, 1 raised; or a status bit,
+	// set = raised.
+	Body JT808Source `yaml:"body"`
+	// Load is the load sensor: a big-endian unsigned additional
+	// information item of 1-4 bytes, times scale kg.
+	Load JT808Load `yaml:"load_kg"`
+	// LoadStateKg gives a load for status bits 8-9 (empty, half, full)
+	// when the report has no load item; unset: no load from them.
+	LoadStateKg *JT808LoadStates `yaml:"load_state_kg"`
+}
+
+// JT808Source is one of: an additional information id (0xE1-0xFF) or a
+// status bit (0-31, not 1-3 or 8-9); both unset means not reported.
+type JT808Source struct {
+	Extra     int  `yaml:"extra"`
+	StatusBit *int `yaml:"status_bit"`
+	// Invert: a set status bit is the resting state (closed, down).
+	Invert bool `yaml:"invert"`
+}
+
+// JT808Load is the load sensor's additional information item.
+type JT808Load struct {
+	Extra int     `yaml:"extra"`
+	Scale float64 `yaml:"scale"` // kg per unit; default 1
+}
+
+// JT808LoadStates are the loads, in kg, of the three load states.
+type JT808LoadStates struct {
+	Empty float64 `yaml:"empty"`
+	Half  float64 `yaml:"half"`
+	Full  float64 `yaml:"full"`
 }
 
 // Console sets the web console. Without a users file the console is off
@@ -162,6 +222,7 @@ func Default() *Config {
 		Spool:   Spool{SegmentBytes: 64 << 20, MaxBytes: 10 << 30, WarnRatio: 0.8},
 		Influx:  Influx{Database: "urbanwatch", RetentionPolicy: "autogen", BatchLines: 5000, Timeout: 30 * time.Second},
 		Console: Console{SessionTTL: 12 * time.Hour},
+		JT808:   JT808{MaxConnections: 20000, IdleTimeout: 3 * time.Minute},
 	}
 }
 
@@ -267,6 +328,7 @@ func (c *Config) Validate() error {
 	if c.Console.TileURL != "" && !hasScheme(c.Console.TileURL, "http", "https") {
 		bad("console.tile_url %q: want http:// or https://", c.Console.TileURL)
 	}
+	errs = append(errs, c.JT808.validate()...)
 	if err := readSecret(&c.MQTT.External.Password, &c.MQTT.External.PasswordFile); err != nil {
 		bad("mqtt.external.password_file: %v", err)
 	}
@@ -300,4 +362,59 @@ func readSecret(dst, file *string) error {
 	}
 	*dst, *file = strings.TrimSpace(string(b)), ""
 	return nil
+}
+
+func (j *JT808) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if j.Listen != "" {
+		if _, _, err := net.SplitHostPort(j.Listen); err != nil {
+			bad("jt808.listen %q: want host:port", j.Listen)
+		}
+	}
+	if j.MaxConnections < 1 || j.MaxConnections > 1_000_000 {
+		bad("jt808.max_connections %d: want 1 to 1000000", j.MaxConnections)
+	}
+	if j.IdleTimeout < 10*time.Second || j.IdleTimeout > time.Hour {
+		bad("jt808.idle_timeout %s: want 10s to 1h", j.IdleTimeout)
+	}
+	names := make([]string, 0, len(j.Profiles))
+	for name := range j.Profiles {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := j.Profiles[name]
+		for _, s := range []struct {
+			what string
+			src  JT808Source
+		}{{"cover", p.Cover}, {"body", p.Body}} {
+			switch {
+			case s.src.Extra != 0 && s.src.StatusBit != nil:
+				bad("jt808.profiles.%s.%s: extra and status_bit are exclusive", name, s.what)
+			case s.src.Extra != 0 && (s.src.Extra < 0xE1 || s.src.Extra > 0xFF):
+				bad("jt808.profiles.%s.%s.extra 0x%X: vendor additional information ids are 0xE1 to 0xFF", name, s.what, s.src.Extra)
+			case s.src.StatusBit != nil && (*s.src.StatusBit < 0 || *s.src.StatusBit > 31 ||
+				*s.src.StatusBit >= 1 && *s.src.StatusBit <= 3 || *s.src.StatusBit == 8 || *s.src.StatusBit == 9):
+				bad("jt808.profiles.%s.%s.status_bit %d: want 0 to 31 but not 1-3 or 8-9 (fix, hemispheres, load state)", name, s.what, *s.src.StatusBit)
+			case s.src.Invert && s.src.StatusBit == nil:
+				bad("jt808.profiles.%s.%s.invert applies to status_bit only", name, s.what)
+			}
+		}
+		if p.Load.Extra != 0 && (p.Load.Extra < 0xE1 || p.Load.Extra > 0xFF) {
+			bad("jt808.profiles.%s.load_kg.extra 0x%X: vendor additional information ids are 0xE1 to 0xFF", name, p.Load.Extra)
+		}
+		if p.Load.Scale < 0 || p.Load.Scale > 1000 {
+			bad("jt808.profiles.%s.load_kg.scale %g: want 0 (default 1) to 1000", name, p.Load.Scale)
+		}
+		if s := p.LoadStateKg; s != nil {
+			for _, v := range []float64{s.Empty, s.Half, s.Full} {
+				if v < 0 || v > 100_000 {
+					bad("jt808.profiles.%s.load_state_kg: %g outside 0 to 100000", name, v)
+					break
+				}
+			}
+		}
+	}
+	return errs
 }

@@ -26,10 +26,11 @@ type Registry struct {
 	// from one fleet key (see Fleet).
 	Fleets []Fleet `yaml:"fleets"`
 
-	byID  map[string]*Device
-	byCN  map[string]*Device
-	path  string
-	lines map[*Device]int
+	byID    map[string]*Device
+	byCN    map[string]*Device
+	byPhone map[string]*Device // JT/T 808 phone numbers, without leading zeros
+	path    string
+	lines   map[*Device]int
 }
 
 // Device is one registered device.
@@ -47,8 +48,36 @@ type Device struct {
 	// CertCN is the TLS client certificate common name that identifies the
 	// device; empty means the ID.
 	CertCN string `yaml:"cert_cn"`
+	// JT808 is the device's identity as a JT/T 808 terminal (class trucks
+	// only; docs/jt808.md); nil when it speaks only MQTT.
+	JT808 *JT808Identity `yaml:"jt808"`
 
 	fleet *Fleet
+}
+
+// JT808Identity is how a JT/T 808 terminal is known: by the phone number
+// in its frame headers, and by the authentication code it presents.
+type JT808Identity struct {
+	// Phone is the terminal phone number (终端手机号), up to 12 digits for
+	// 2011/2013 terminals and 20 for 2019 ones; leading zeros do not count.
+	Phone string `yaml:"phone"`
+	// AuthCode is the authentication code, handed to the terminal when it
+	// registers; AuthCodeHash keeps only its salted hash (HashSecret)
+	// instead, for terminals provisioned with their code. One is required.
+	AuthCode     string `yaml:"auth_code"`
+	AuthCodeHash string `yaml:"auth_code_hash"`
+	// Profile names the urbanwatch.yaml jt808.profiles entry that says
+	// where the terminal model reports cover, body and load; "" is
+	// "default".
+	Profile string `yaml:"profile"`
+}
+
+// FleetJT808 gives every device of a fleet a JT/T 808 identity: phone
+// PhonePrefix followed by the device number, zero-padded to 12 digits, and
+// authentication code hex(HMAC-SHA256(fleet key, "jt808:" + device id))[:16].
+type FleetJT808 struct {
+	PhonePrefix string `yaml:"phone_prefix"`
+	Profile     string `yaml:"profile"`
 }
 
 // Fleet is a range of devices named Prefix followed by a zero-padded number
@@ -65,6 +94,21 @@ type Fleet struct {
 	// (relative paths are relative to the registry file).
 	Key     string `yaml:"key"`
 	KeyFile string `yaml:"key_file"`
+	// JT808, when set, makes the fleet's devices JT/T 808 terminals too.
+	JT808 *FleetJT808 `yaml:"jt808"`
+}
+
+// JT808Phone returns the JT/T 808 phone number of the fleet's n-th device.
+func (f *Fleet) JT808Phone(n int) string {
+	return fmt.Sprintf("%s%0*d", f.JT808.PhonePrefix, 12-len(f.JT808.PhonePrefix), n)
+}
+
+// JT808AuthCode returns the derived JT/T 808 authentication code of device
+// id in the fleet.
+func (f *Fleet) JT808AuthCode(id string) string {
+	m := hmac.New(sha256.New, []byte(f.Key))
+	m.Write([]byte("jt808:" + id))
+	return hex.EncodeToString(m.Sum(nil))[:16]
 }
 
 // DeviceID returns the id of the fleet's n-th device (1-based).
@@ -79,7 +123,18 @@ func (f *Fleet) Secret(id string) string {
 	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
-var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+var (
+	deviceIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	jt808PhonePattern = regexp.MustCompile(`^[0-9]{1,20}$`)
+)
+
+// normalizePhone drops leading zeros (jt808.NormalizePhone).
+func normalizePhone(p string) string {
+	for len(p) > 1 && p[0] == '0' {
+		p = p[1:]
+	}
+	return p
+}
 
 // LoadRegistry reads and validates a registry file. Unknown keys, duplicate
 // ids and bad values are errors that name the file and line.
@@ -110,6 +165,7 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 	}
 	r.byID = make(map[string]*Device)
 	r.byCN = make(map[string]*Device)
+	r.byPhone = make(map[string]*Device)
 	r.lines = make(map[*Device]int)
 	add := func(d *Device, line int) {
 		if !deviceIDPattern.MatchString(d.ID) {
@@ -135,6 +191,21 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 			}
 			r.byCN[cn] = d
 		}
+		if j := d.JT808; j != nil {
+			if d.Class != telemetry.ClassTruck {
+				bad(line, "device %s: jt808: only class trucks speak JT/T 808", d.ID)
+			}
+			if !jt808PhonePattern.MatchString(j.Phone) {
+				bad(line, "device %s: jt808.phone %q: want 1 to 20 digits", d.ID, j.Phone)
+				return
+			}
+			key := normalizePhone(j.Phone)
+			if prev, dup := r.byPhone[key]; dup {
+				bad(line, "device %s: jt808.phone %s already names device %s", d.ID, j.Phone, prev.ID)
+				return
+			}
+			r.byPhone[key] = d
+		}
 	}
 	for i := range r.Devices {
 		d := &r.Devices[i]
@@ -142,6 +213,18 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 		if d.SecretHash != "" {
 			if _, _, err := parseHash(d.SecretHash); err != nil {
 				bad(line, "device %s: secret_hash: %v", d.ID, err)
+			}
+		}
+		if j := d.JT808; j != nil {
+			switch {
+			case (j.AuthCode == "") == (j.AuthCodeHash == ""):
+				bad(line, "device %s: jt808: set one of auth_code and auth_code_hash", d.ID)
+			case len(j.AuthCode) > 255:
+				bad(line, "device %s: jt808.auth_code: at most 255 bytes", d.ID)
+			case j.AuthCodeHash != "":
+				if _, _, err := parseHash(j.AuthCodeHash); err != nil {
+					bad(line, "device %s: jt808.auth_code_hash: %v", d.ID, err)
+				}
 			}
 		}
 		add(d, line)
@@ -177,8 +260,22 @@ func ParseRegistry(path string, data []byte) (*Registry, error) {
 		if f.Width == 0 {
 			f.Width = len(fmt.Sprint(f.Count))
 		}
+		if j := f.JT808; j != nil {
+			if !jt808PhonePattern.MatchString(j.PhonePrefix) || len(j.PhonePrefix)+len(fmt.Sprint(f.Count)) > 12 {
+				bad(line, "fleet %s: jt808.phone_prefix %q: want digits leaving room for %d-digit device numbers in 12", f.Prefix, j.PhonePrefix, len(fmt.Sprint(f.Count)))
+				continue
+			}
+			if f.Class != telemetry.ClassTruck {
+				bad(line, "fleet %s: jt808: only class trucks speak JT/T 808", f.Prefix)
+				continue
+			}
+		}
 		for n := 1; n <= f.Count; n++ {
-			add(&Device{ID: f.DeviceID(n), Class: f.Class, fleet: f}, line)
+			d := &Device{ID: f.DeviceID(n), Class: f.Class, fleet: f}
+			if f.JT808 != nil {
+				d.JT808 = &JT808Identity{Phone: f.JT808Phone(n), Profile: f.JT808.Profile}
+			}
+			add(d, line)
 		}
 	}
 	if len(errs) > 0 {
@@ -304,4 +401,64 @@ func (r *Registry) Class(id string) (telemetry.Class, bool) {
 		return "", false
 	}
 	return d.Class, true
+}
+
+// JT808Terminal returns the device registered under JT/T 808 phone number
+// phone (leading zeros ignored) and its profile name.
+func (r *Registry) JT808Terminal(phone string) (device, profile string, ok bool) {
+	d, ok := r.byPhone[normalizePhone(phone)]
+	if !ok {
+		return "", "", false
+	}
+	return d.ID, d.JT808.Profile, true
+}
+
+// JT808AuthCode returns the JT/T 808 authentication code of a device, when
+// the registry holds it (auth_code, or derived for a fleet); ok is false
+// when it keeps only a hash, or the device is not a JT/T 808 terminal.
+func (r *Registry) JT808AuthCode(device string) (code string, ok bool) {
+	d, found := r.byID[device]
+	switch {
+	case !found || d.JT808 == nil:
+		return "", false
+	case d.fleet != nil:
+		return d.fleet.JT808AuthCode(d.ID), true
+	case d.JT808.AuthCode != "":
+		return d.JT808.AuthCode, true
+	}
+	return "", false
+}
+
+// AuthenticateJT808 reports whether code is the JT/T 808 authentication
+// code of device, in constant time.
+func (r *Registry) AuthenticateJT808(device, code string) bool {
+	d, found := r.byID[device]
+	if !found || d.JT808 == nil {
+		return false
+	}
+	if d.JT808.AuthCodeHash != "" {
+		return VerifySecret(d.JT808.AuthCodeHash, code)
+	}
+	want, _ := r.JT808AuthCode(device)
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1
+}
+
+// JT808Profiles returns the profile names JT/T 808 terminals of the
+// registry use ("" for the default), so that the service can check each is
+// configured.
+func (r *Registry) JT808Profiles() map[string][]string {
+	out := map[string][]string{}
+	seen := map[*Fleet]bool{}
+	for _, d := range r.byPhone {
+		if d.fleet != nil {
+			if seen[d.fleet] {
+				continue
+			}
+			seen[d.fleet] = true
+			out[d.JT808.Profile] = append(out[d.JT808.Profile], "fleet "+d.fleet.Prefix)
+			continue
+		}
+		out[d.JT808.Profile] = append(out[d.JT808.Profile], d.ID)
+	}
+	return out
 }
