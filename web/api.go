@@ -357,6 +357,7 @@ var ruleNames = map[string]string{
 	"outside_permit_hours": "超时段运输", "no_permit": "无证运输", "signal_lost": "信号中断",
 	"zone_violation": "管控区违规", "rainstorm": "暴雨预警", "heavy_rain_1h": "短时强降水",
 	"waterlogging": "内涝积水", "sensor_offline": "设备离线",
+	"overload": "超量装载", "unwashed_exit": "带泥上路", "spillage": "道路抛洒",
 }
 
 func ruleBase(rule string) string {

@@ -25,8 +25,8 @@ import (
 const (
 	maxFailures     = 5
 	maxAddrFailures = 20
-	failWindow  = 15 * time.Minute
-	lockout     = 15 * time.Minute
+	failWindow      = 15 * time.Minute
+	lockout         = 15 * time.Minute
 
 	sessionCookie = "uw_session"
 	csrfHeader    = "X-CSRF-Token"

@@ -409,6 +409,18 @@ func thresholds(c *config.City, a *alerting.Alert, permit map[string]any) map[st
 		return map[string]any{"after_s": secs(r.SignalLost.After)}
 	case "zone_violation":
 		return map[string]any{"dwell_s": secs(r.ZoneViolation.Dwell), "clear_after_s": secs(r.ZoneViolation.ClearAfter)}
+	case "overload":
+		o := r.Overload
+		m := map[string]any{"tolerance_pct": o.TolerancePct, "min_speed_kmh": o.MinSpeedKmh, "dwell_s": secs(o.Dwell), "clear_after_s": secs(o.ClearAfter)}
+		if t := c.Truck(a.Subject.ID); t != nil {
+			m["rated_load_kg"] = t.RatedLoadKg
+		}
+		return m
+	case "unwashed_exit":
+		return map[string]any{"min_wash_s": secs(r.UnwashedExit.MinWash)}
+	case "spillage":
+		sp := r.Spillage
+		return map[string]any{"drop_pct": sp.DropPct, "within_s": secs(sp.Within), "min_speed_kmh": sp.MinSpeedKmh}
 	}
 	return map[string]any{}
 }

@@ -16,7 +16,8 @@ import (
 
 // reportRules are the truck rules the compliance report counts, in the
 // order of its columns.
-var reportRules = []string{"uncovered_load", "off_route", "illegal_dumping", "outside_permit_hours", "no_permit", "signal_lost", "zone_violation"}
+var reportRules = []string{"uncovered_load", "off_route", "illegal_dumping", "outside_permit_hours", "no_permit", "signal_lost",
+	"zone_violation", "overload", "unwashed_exit", "spillage"}
 
 // maxReportDays bounds one report's range.
 const maxReportDays = 92
