@@ -139,6 +139,10 @@ func (st *truckState) exitSite(e *Engine, device string, site int32, ts int64, l
 // spillSensors follows the load for spillage on an in-order sensors
 // report: a drop of drop_pct within the window while moving fast outside a
 // site is held until the window has passed; recovering in time cancels it.
+// The peak is the load's while moving fast outside a site: a report while
+// slow or in a site starts it afresh, so a load that fell while standing
+// (a dump, already illegal_dumping) or crawling in traffic is not a spill
+// when the truck speeds up again.
 func (st *truckState) spillSensors(e *Engine, device string, ts int64, kg float32) {
 	r := &e.m.rules.Spillage
 	within := int64(r.Within)
@@ -159,10 +163,9 @@ func (st *truckState) spillSensors(e *Engine, device string, ts int64, kg float3
 	outside := st.site < 0
 	fast := float64(st.speed) > r.MinSpeedKmh
 	switch {
-	case kg >= st.spillPeakKg || ts-st.spillPeakTS > within || !outside:
+	case kg >= st.spillPeakKg || ts-st.spillPeakTS > within || !outside || !fast:
 		st.spillPeakKg, st.spillPeakTS = kg, ts
-	case float64(st.spillPeakKg) >= e.m.rules.UncoveredLoad.LoadedKg && kg <= st.spillPeakKg*keep && fast && outside &&
-		!st.spill.firing:
+	case float64(st.spillPeakKg) >= e.m.rules.UncoveredLoad.LoadedKg && kg <= st.spillPeakKg*keep && !st.spill.firing:
 		st.spillDropTS, st.spillFrom, st.spillTo = ts, st.spillPeakKg, kg
 		st.spillLon, st.spillLat, st.spillSpeed = st.lon, st.lat, st.speed
 	}

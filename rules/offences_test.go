@@ -161,6 +161,29 @@ func TestSpillageNearMisses(t *testing.T) {
 	r.want()
 }
 
+// A load that fell while the truck stood or crawled is not a spill when
+// it drives on fast within the window: the peak is the load's while moving
+// fast outside a site. (It was: a roadside dump raised spillage too, a
+// minute after driving off, and so did a drop in traffic.)
+func TestSpillageNotAfterALoadFellWhileSlow(t *testing.T) {
+	r := newRun(t, testCity(t, permitT2))
+	// T1 tips at the roadside, standing, and drives off 20 s later.
+	at := r.haul("T1", t0, 0, 1000, 36, 18000)
+	r.feed(sensors("T1", at, open, raised, 18000))
+	at = r.park("T1", at, 1000, 0, 5*time.Second)
+	r.feed(sensors("T1", at, open, raised, 9000))
+	at = r.park("T1", at, 1000, 0, 5*time.Second)
+	r.feed(sensors("T1", at, open, down, 300))
+	at = r.park("T1", at, 1000, 0, 10*time.Second)
+	r.haul("T1", at, 1000, 2500, 36, 300)
+	// T2 loses a fifth of its load at 8 km/h in traffic, then speeds up.
+	at = r.haul("T2", t0, 0, 600, 36, 20000)
+	at = r.haul("T2", at, 600, 640, 8, 20000)
+	at = r.haul("T2", at, 640, 700, 8, 16000)
+	r.haul("T2", at, 700, 2000, 36, 16000)
+	r.want("illegal_dumping firing 鲁G·A0001 v1", "illegal_dumping resolved 鲁G·A0001 v2")
+}
+
 func TestTripsAreRecorded(t *testing.T) {
 	r, trips := newTripRun(t, testCity(t))
 	r.feed(sensors("T1", t0, closed, down, 300))
