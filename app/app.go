@@ -101,9 +101,10 @@ func New(o Options) (a *App, err error) {
 	}
 	cfg := o.Config
 	a = &App{o: o, cfg: cfg, log: o.Logger, metrics: o.Metrics}
+	opened := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
-			a.closeStores()
+			opened.closeStores()
 		}
 	}()
 	a.spool, err = spool.Open(spool.Options{

@@ -185,3 +185,27 @@ func TestAppEndToEnd(t *testing.T) {
 		return err == nil && strings.Contains(string(letters), `"reason":"out_of_range"`)
 	}, "the bad message in the dead letters")
 }
+
+// TestNewFailsCleanlyOnALockedDataDir: a second App on a data directory in
+// use is refused with an error, not a crash, and leaves the first running.
+func TestNewFailsCleanlyOnALockedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "registry.yaml"), []byte(e2eRegistry), 0o600)
+	os.WriteFile(filepath.Join(dir, "urbanwatch.yaml"), []byte("registry: registry.yaml\ndata_dir: data\ninflux: {url: http://127.0.0.1:1}\n"), 0o600)
+	cfg, err := config.Load(filepath.Join(dir, "urbanwatch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := config.LoadRegistry(cfg.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := New(Options{Config: cfg, Registry: reg, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.closeStores()
+	if _, err := New(Options{Config: cfg, Registry: reg, Logger: zerolog.Nop()}); err == nil {
+		t.Fatal("a second App opened a data directory in use")
+	}
+}

@@ -35,10 +35,13 @@ function metresPerPixel(map) {
 }
 
 // drawCity draws districts, sites and routes (FeatureCollections) and
-// returns their bounds (or null).
+// returns their bounds (or null). The view fits where the trucks work (the
+// sites and routes); the district outlines, which span a whole prefecture,
+// only when there is nothing else.
 export function drawCity(map, { districts, sites, routes }, { districtLabels = true, fit = true } = {}) {
   const bounds = L.latLngBounds([]);
-  const add = (layer) => { layer.addTo(map); try { const b = layer.getBounds(); if (b.isValid()) bounds.extend(b); } catch { /* empty */ } return layer; };
+  const outline = L.latLngBounds([]);
+  const add = (layer, into = bounds) => { layer.addTo(map); try { const b = layer.getBounds(); if (b.isValid()) into.extend(b); } catch { /* empty */ } return layer; };
   if (districts?.features?.length) {
     add(L.geoJSON(districts, {
       style: { color: '#4f5d75', weight: 1.5, opacity: 0.8, dashArray: '6 4', fill: true, fillColor: '#4f5d75', fillOpacity: 0.03 },
@@ -46,7 +49,7 @@ export function drawCity(map, { districts, sites, routes }, { districtLabels = t
       onEachFeature: (f, layer) => {
         if (districtLabels && f.properties?.name) layer.bindTooltip(String(f.properties.name), { permanent: true, direction: 'center', className: 'district-label' });
       },
-    }));
+    }), outline);
   }
   if (routes?.features?.length) {
     const corridors = [];
@@ -86,6 +89,7 @@ export function drawCity(map, { districts, sites, routes }, { districtLabels = t
       },
     }));
   }
+  if (!bounds.isValid() && outline.isValid()) bounds.extend(outline);
   if (fit && bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
   return bounds.isValid() ? bounds : null;
 }
