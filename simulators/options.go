@@ -23,8 +23,14 @@ const (
 
 // Options configures Run. Zero values take the documented defaults.
 type Options struct {
-	// Broker is the MQTT broker URL, e.g. "tcp://127.0.0.1:1883". Required.
+	// Broker is the MQTT broker URL, e.g. "tcp://127.0.0.1:1883". Required
+	// unless JT808 is set and no gauges are asked for.
 	Broker string
+	// JT808, when set, is the JT/T 808 gateway (host:port) the trucks
+	// connect to instead of the MQTT broker, as terminals with the default
+	// profile (docs/jt808.md); their registry fleet needs jt808.phone_prefix.
+	// Gauges still publish over MQTT.
+	JT808 string
 	// Registry supplies the devices and their secrets (Registry.AllDevices):
 	// the first Trucks fleet devices of class trucks whose id starts with
 	// TruckPrefix, the first RainGauges and DepthPoints of class gauges with
@@ -61,8 +67,11 @@ type Options struct {
 // withDefaults validates o and fills in the defaults.
 func (o Options) withDefaults() (Options, error) {
 	var errs []string
-	if o.Broker == "" {
+	if o.Broker == "" && (o.JT808 == "" || o.RainGauges+o.DepthPoints > 0) {
 		errs = append(errs, "Broker is required")
+	}
+	if o.JT808 != "" && o.FixInterval > 0 && o.FixInterval < time.Second {
+		errs = append(errs, "FixInterval under 1s with JT808: JT/T 808 times have one-second resolution")
 	}
 	if o.Registry == nil {
 		errs = append(errs, "Registry is required")

@@ -60,9 +60,20 @@ func Run(ctx context.Context, o Options) error {
 	start := o.Now()
 	field := newField(o.Seed, o.Storm)
 	var truckDevs, gaugeDevs []*simDevice
+	var jtModels []model
 	for i, c := range trucks {
 		t := newTruck(w, o.Seed, i, truckHasLoad(i))
+		if o.JT808 != "" {
+			jtModels = append(jtModels, t)
+			continue
+		}
 		truckDevs = append(truckDevs, newSimDevice(r.newConn(ctx, c), t, truckTSForm(i), telemetry.KindGPS, telemetry.KindSensors))
+	}
+	var jtTrucks []jt808Truck
+	if o.JT808 != "" {
+		if jtTrucks, err = jt808Trucks(o.Registry, trucks, jtModels); err != nil {
+			return err
+		}
 	}
 	for i, g := range newRainGauges(len(rain), o.Seed, field, start, o.GaugeInterval) {
 		gaugeDevs = append(gaugeDevs, newSimDevice(r.newConn(ctx, rain[i]), g, gaugeTSForm(i), telemetry.KindRain))
@@ -88,6 +99,9 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { r.runGroup(ctx, g) })
 	}
 	wg.Go(func() { r.connectAll(ctx, all) })
+	for i, t := range jtTrucks {
+		wg.Go(func() { r.runJT808Truck(ctx, t, o.FixInterval*time.Duration(i)/time.Duration(len(jtTrucks))) })
+	}
 	wg.Wait()
 	for _, g := range groups {
 		r.reap(g, false)

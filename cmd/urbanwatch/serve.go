@@ -27,6 +27,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mqttListen := fs.String("mqtt-listen", "", "embedded broker TCP address (overrides mqtt.listen)")
 	influxURL := fs.String("influx-url", "", "InfluxDB URL (overrides influx.url; empty runs a managed one)")
 	httpListen := fs.String("http", "", "address for /metrics, /healthz, /readyz (overrides http.listen)")
+	jt808Listen := fs.String("jt808-listen", "", "JT/T 808 gateway TCP address (overrides jt808.listen)")
 	dataDir := fs.String("data-dir", "", "spool, dead letters and managed InfluxDB (overrides data_dir)")
 	demo := fs.Bool("demo", false, "also run the simulator against the embedded broker")
 	demoTrucks := fs.Int("demo-trucks", 200, "with -demo: simulated trucks")
@@ -46,7 +47,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		v   string
 	}{{&cfg.MQTT.External.URL, *mqttURL},
 		{&cfg.MQTT.Listen, *mqttListen}, {&cfg.Influx.URL, *influxURL}, {&cfg.HTTP.Listen, *httpListen},
-		{&cfg.DataDir, *dataDir}} {
+		{&cfg.DataDir, *dataDir}, {&cfg.JT808.Listen, *jt808Listen}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
@@ -142,6 +143,9 @@ urbanwatch is running. Ctrl-C stops it.
   InfluxDB      %s   database %q
   dead letters  %s
 `, mqtt, a.HTTPAddr(), a.HTTPAddr(), a.InfluxURL(), cfg.Influx.Database, a.DeadLetterPath())
+	if a.JT808Addr() != "" {
+		fmt.Fprintf(w, "  JT/T 808      %s   (terminals log in by phone number and auth code; docs/jt808.md)\n", a.JT808Addr())
+	}
 	if demo {
 		fmt.Fprintf(w, "  simulation    %d trucks, %d rain gauges, %d depth points around Weifang\n", trucks, rain, depth)
 	}

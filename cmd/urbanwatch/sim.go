@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"time"
 
@@ -15,6 +16,8 @@ func sim(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "urbanwatch.yaml", "configuration file (for the device registry)")
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker to publish to")
+	protocol := fs.String("protocol", "mqtt", "how trucks talk: mqtt, or jt808 (JT/T 808 terminals; gauges stay on MQTT)")
+	jt808Addr := fs.String("jt808", "127.0.0.1:7611", "with -protocol jt808: the JT/T 808 gateway (host:port)")
 	trucks := fs.Int("trucks", 200, "simulated muck trucks (up to the registry's truck fleet)")
 	rain := fs.Int("rain-gauges", 20, "simulated rain gauges")
 	depth := fs.Int("depth-points", 10, "simulated water-depth points")
@@ -28,6 +31,12 @@ func sim(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *protocol != "mqtt" && *protocol != "jt808" {
+		return fmt.Errorf("sim: -protocol %q: want mqtt or jt808", *protocol)
+	}
+	if *protocol == "mqtt" {
+		*jt808Addr = ""
+	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
@@ -37,7 +46,7 @@ func sim(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return simulators.Run(ctx, simulators.Options{
-		Broker: *broker, Registry: reg, Trucks: *trucks, RainGauges: *rain, DepthPoints: *depth,
+		Broker: *broker, JT808: *jt808Addr, Registry: reg, Trucks: *trucks, RainGauges: *rain, DepthPoints: *depth,
 		FixInterval: *interval, GaugeInterval: *gauge, Duration: *duration, Storm: *storm, Seed: *seed,
 		ConnectRate: *connectRate, Logger: newLogger(stderr, *logLevel, "console"),
 	})
