@@ -36,6 +36,8 @@ Usage:
   urbanwatch check [-config FILE]           validate the configuration, the device registry and the city
   urbanwatch check -hash-secret SECRET      print the registry form of a device secret
   urbanwatch user add|passwd|remove|list    manage the web console's users (passwords on standard input)
+  urbanwatch backup -config FILE -to DIR    copy the data dir consistently, also while the service runs
+  urbanwatch healthcheck [-url URL]         exit 0 if a running urbanwatch answers 200 on /readyz (for containers)
 
 Run 'urbanwatch COMMAND -h' for a command's flags.
 `
@@ -70,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return eval(args[1:], stdout, stderr)
 	case "user":
 		return user(args[1:], os.Stdin, stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
