@@ -3,9 +3,10 @@ GO        ?= go
 BIN       := bin/urbanwatch
 CACHE     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/urbanwatch
 INFLUXD   := $(CACHE)/bin/influxd
+PROMTOOL  := $(CACHE)/bin/promtool
 PKGS      := ./...
 
-.PHONY: all build run test check vet bench eval influxd clean
+.PHONY: all build run test check vet bench eval influxd promtool clean
 
 all: build
 
@@ -54,6 +55,12 @@ eval:
 influxd: $(INFLUXD)
 $(INFLUXD):
 	GOBIN=$(CACHE)/bin $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+## promtool: build Prometheus 3.16's promtool once into the cache (deploy's
+## tests check and unit-test deploy/prometheus/rules.yml with it).
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
 clean:
 	rm -rf bin data
