@@ -54,6 +54,7 @@ type offenceState struct {
 	washSite  int32 // -1 none
 	washSince int64 // in the wash area since (the last fix before it entered); 0 = not in it
 	washBest  int64 // longest stay so far, ns
+	washStood bool  // it stood still in the site (without a load sensor: was loaded there)
 	unwashed  cond  // an event: fires at the exit
 
 	// spillage: the load's recent peak while moving, and a drop waiting to
@@ -89,6 +90,7 @@ func (st *truckState) washStep(e *Engine, ts, prevFix int64) {
 	if st.washSite < 0 || st.site != st.washSite {
 		return
 	}
+	st.washStood = st.washStood || float64(st.speed) < e.m.rules.UncoveredLoad.MinSpeedKmh
 	in := st.inWash(e, st.site)
 	switch {
 	case in && st.washSince == 0:
@@ -107,14 +109,17 @@ func (st *truckState) startWash(e *Engine, site int32, ts, prevFix int64) {
 		return
 	}
 	st.washSite = site
+	st.washStood = float64(st.speed) < e.m.rules.UncoveredLoad.MinSpeedKmh
 	if st.inWash(e, site) {
 		st.washSince = max(prevFix, 1)
 	}
 }
 
 // exitSite judges unwashed_exit as the truck leaves site at ts: loaded (by
-// its sensor, or without one leaving a construction site) and no stay of
-// min_wash in the wash area since it was loaded.
+// its sensor, or without one leaving a construction site where it stood
+// still: a truck that only drove through the fence on the street outside
+// was not loaded there) and no stay of min_wash in the wash area since it
+// was loaded.
 func (st *truckState) exitSite(e *Engine, device string, site int32, ts int64, loaded bool) {
 	if st.washSite != site || site < 0 {
 		return
@@ -125,7 +130,7 @@ func (st *truckState) exitSite(e *Engine, device string, site int32, ts int64, l
 		st.washSince = 0
 	}
 	r := &e.m.rules.UnwashedExit
-	if !loaded || st.washBest >= int64(r.MinWash) || st.unwashed.firing {
+	if !loaded || !st.hasLoadSensor && !st.washStood || st.washBest >= int64(r.MinWash) || st.unwashed.firing {
 		return
 	}
 	s := e.m.site[site]

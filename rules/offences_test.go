@@ -127,6 +127,24 @@ func TestUnwashedExitNearMisses(t *testing.T) {
 	r.want()
 }
 
+// Without a load sensor a truck is judged from entering the site, but
+// only if it stood still there: one that drives through the fence on the
+// street outside was not loaded there. (It raised unwashed_exit.)
+func TestUnwashedExitWithoutALoadSensor(t *testing.T) {
+	r := newRun(t, testCity(t, washArea, permitT2))
+	// T1 drives through the site at 36 km/h.
+	r.feed(sensors("T1", t0, closed, down, -1))
+	r.drive("T1", t0, -300, 0, 1000, 0, 36)
+	r.want()
+	// T2 enters, stands a minute (loading), crosses the wash area and
+	// leaves.
+	r.feed(sensors("T2", t0, closed, down, -1))
+	at := r.drive("T2", t0, -300, 0, -50, 0, 20)
+	at = r.park("T2", at, -50, 0, time.Minute)
+	r.drive("T2", at, -50, 0, 500, 0, 20)
+	r.want("unwashed_exit firing 鲁G·A0002 v1")
+}
+
 func TestSpillageAndAGlitch(t *testing.T) {
 	r := newRun(t, testCity(t))
 	at := r.haul("T1", t0, 0, 600, 36, 20000)

@@ -177,6 +177,7 @@ type truckSnap struct {
 	SpillSpeed                float32
 	WasLoaded                 bool
 	Trip                      *tripSnap
+	WashStood                 bool // added later still: an older snapshot restores it false
 }
 
 type tripSnap struct {
@@ -222,7 +223,7 @@ func (st *truckState) snap(e *Engine, plate string) truckSnap {
 	if o.washSite >= 0 {
 		s.WashSite = e.m.site[o.washSite].ID
 	}
-	s.WashSince, s.WashBest = o.washSince, o.washBest
+	s.WashSince, s.WashBest, s.WashStood = o.washSince, o.washBest, o.washStood
 	s.SpillPeakKg, s.SpillPeakTS, s.SpillDropTS, s.SpillFrom, s.SpillTo = o.spillPeakKg, o.spillPeakTS, o.spillDropTS, o.spillFrom, o.spillTo
 	s.SpillLon, s.SpillLat, s.SpillSpeed, s.WasLoaded = o.spillLon, o.spillLat, o.spillSpeed, o.wasLoaded
 	if tr := o.trip; tr != nil {
@@ -271,7 +272,7 @@ func (s *truckSnap) restore(e *Engine, ti *truckInfo) *truckState {
 	if s.WashSite != "" {
 		o.washSite = e.m.siteIndex(s.WashSite)
 	}
-	o.washSince, o.washBest = s.WashSince, s.WashBest
+	o.washSince, o.washBest, o.washStood = s.WashSince, s.WashBest, s.WashStood
 	o.spillPeakKg, o.spillPeakTS, o.spillDropTS, o.spillFrom, o.spillTo = s.SpillPeakKg, s.SpillPeakTS, s.SpillDropTS, s.SpillFrom, s.SpillTo
 	o.spillLon, o.spillLat, o.spillSpeed, o.wasLoaded = s.SpillLon, s.SpillLat, s.SpillSpeed, s.WasLoaded
 	if ts := s.Trip; ts != nil {
