@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/internal/atomicfile"
 	"github.com/urbanwatch/urbanwatch/rules"
 	"github.com/urbanwatch/urbanwatch/storage/spool"
 	"github.com/urbanwatch/urbanwatch/telemetry"
@@ -330,7 +331,7 @@ func (s *rulesStage) snapshot(b *spool.Batch) error {
 	}
 	buf := make([]byte, 8, 8+len(state))
 	binary.BigEndian.PutUint64(buf, s.seq)
-	if err := writeFileAtomic(s.snapPath, append(buf, state...)); err != nil {
+	if err := atomicfile.Write(s.snapPath, append(buf, state...), 0o644); err != nil {
 		return err
 	}
 	if err := s.input.Ack(*b); err != nil {
@@ -352,36 +353,6 @@ func (s *rulesStage) snapshot(b *spool.Batch) error {
 	s.snapSeq = s.seq
 	s.snapshots.WithLabelValues("ok").Inc()
 	return nil
-}
-
-// writeFileAtomic replaces path with data: temp file, fsync, rename, fsync
-// of the folder.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // alertPublisher sends journaled alerts on MQTT, QoS 1, in journal order,

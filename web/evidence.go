@@ -16,6 +16,7 @@ import (
 
 	"github.com/urbanwatch/urbanwatch/alerting"
 	"github.com/urbanwatch/urbanwatch/config"
+	"github.com/urbanwatch/urbanwatch/internal/atomicfile"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -73,14 +74,14 @@ func (e *evidenceStore) put(b []byte) (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return d, nil
 	}
-	if err := writeFileSync(p, b); err != nil {
+	if err := atomicfile.Write(p, b, 0o644); err != nil {
 		return "", fmt.Errorf("store evidence: %w", err)
 	}
 	return d, nil
 }
 
 func (e *evidenceStore) markFinal(alertID, digest string) error {
-	return writeFileSync(e.finalPath(alertID), []byte(digest+"\n"))
+	return atomicfile.Write(e.finalPath(alertID), []byte(digest+"\n"), 0o644)
 }
 
 func (e *evidenceStore) read(digest string) ([]byte, error) {
@@ -88,27 +89,6 @@ func (e *evidenceStore) read(digest string) ([]byte, error) {
 		return nil, os.ErrNotExist
 	}
 	return os.ReadFile(filepath.Join(e.dir, digest+".json"))
-}
-
-// writeFileSync writes a file atomically: temp file, fsync, rename.
-func writeFileSync(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
 }
 
 // packet is the evidence bundle (docs/console.md).
