@@ -3,6 +3,7 @@ package simulators
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -68,12 +69,14 @@ func CompanyID(i int) string { return fmt.Sprintf("C%02d", i%len(demoCompanies)+
 //
 //   - 12 transport companies, truck i belonging to CompanyID(i), each with
 //     one compliance manager;
-//   - truck i with plate Plate(i) and device TruckDevice(i), and one permit
+//   - truck i with plate Plate(i), device TruckDevice(i) and rated load
+//     RatedLoadKg(seed, i), and one permit
 //     valid for 2026, any hour ("00:00-24:00": the demo drives whenever it
 //     is run), from its construction site to its disposal site (PermitFor)
 //     along the routes there and back;
 //   - every site as a 16-gon fence of radius RadiusM+SiteMarginM around its
-//     centre, and the routes between every construction and every disposal
+//     centre, every construction site but CS05 and CS12 with a wash area
+//     (WashArea) across its access road, and the routes between every construction and every disposal
 //     site, both ways (RouteID);
 //   - two example zones: a school (no muck trucks 07:00-08:30 and
 //     16:30-17:30) near the centre and a residential street at 30 km/h;
@@ -94,7 +97,8 @@ func DemoCity(trucks, rainGauges, depthPoints int, seed int64) *config.City {
 	for i := range trucks {
 		p := PermitFor(seed, i)
 		plate := Plate(i)
-		c.Trucks = append(c.Trucks, config.Truck{Plate: plate, Company: CompanyID(i), Devices: []string{TruckDevice(i)}})
+		c.Trucks = append(c.Trucks, config.Truck{Plate: plate, Company: CompanyID(i), Devices: []string{TruckDevice(i)},
+			RatedLoadKg: RatedLoadKg(seed, i)})
 		c.Permits = append(c.Permits, config.Permit{ID: fmt.Sprintf("ZY2026-%05d", i+1), Truck: plate,
 			ValidFrom: demoValidFrom, ValidTo: demoValidTo, Windows: []config.Window{{Start: 0, End: 24 * 3600}},
 			Origins: []string{p.Site}, Disposal: []string{p.Disposal},
@@ -106,8 +110,12 @@ func DemoCity(trucks, rainGauges, depthPoints int, seed int64) *config.City {
 			if s.Disposal {
 				kind = config.SiteDisposal
 			}
-			c.Sites = append(c.Sites, config.Site{ID: s.ID, Name: s.Name, Kind: kind,
-				Area: orb.MultiPolygon{fence(s.p, s.RadiusM+SiteMarginM)}})
+			site := config.Site{ID: s.ID, Name: s.Name, Kind: kind,
+				Area: orb.MultiPolygon{fence(s.p, s.RadiusM+SiteMarginM)}}
+			if s.wash != nil {
+				site.WashArea = orb.MultiPolygon{polygon(s.wash)}
+			}
+			c.Sites = append(c.Sites, site)
 		}
 	}
 	for ci := range w.construction {
@@ -133,6 +141,15 @@ func DemoCity(trucks, rainGauges, depthPoints int, seed int64) *config.City {
 			Name: nearestCrossing(w, d.p) + kind, Lat: round7(lat), Lon: round7(lon)})
 	}
 	return c
+}
+
+// RatedLoadKg returns the rated load (核定载质量) of the truck-th simulated
+// truck under seed: 20,000–31,000 kg in steps of 500, as Chinese muck
+// trucks (8×4 dump trucks) are rated. A truck loads 55–95 % of it, and now
+// and then, overloaded, 120–145 %.
+func RatedLoadKg(seed int64, truck int) float64 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x72617465<<32|uint64(truck)))
+	return 20000 + 500*float64(rng.IntN(23))
 }
 
 // demoZones are the demo city's example zones.
@@ -162,6 +179,16 @@ func fence(p xy, r float64) orb.Polygon {
 	for k := range siteFenceSides {
 		a := 2 * math.Pi * float64(k) / siteFenceSides
 		lat, lon := p.add(xy{r * math.Cos(a), r * math.Sin(a)}).latLon()
+		ring = append(ring, orb.Point{round7(lon), round7(lat)})
+	}
+	return orb.Polygon{append(ring, ring[0])}
+}
+
+// polygon is the closed polygon through pts, in [lon, lat].
+func polygon(pts []xy) orb.Polygon {
+	ring := make(orb.Ring, 0, len(pts)+1)
+	for _, p := range pts {
+		lat, lon := p.latLon()
 		ring = append(ring, orb.Point{round7(lon), round7(lat)})
 	}
 	return orb.Polygon{append(ring, ring[0])}

@@ -101,6 +101,25 @@ func TestDemoCityLoads(t *testing.T) {
 		g.Line, w.Line = 0, 0
 		check("zone "+w.ID, g, w)
 	}
+	// The offence rules' inputs: every truck rated 20–31 t, every
+	// construction site but two with a wash area inside its fence.
+	washes := 0
+	for i, tr := range got.Trucks {
+		if tr.RatedLoadKg < 20000 || tr.RatedLoadKg > 31000 || tr.RatedLoadKg != want.Trucks[i].RatedLoadKg {
+			t.Errorf("truck %s: rated load %v kg, built %v", tr.Plate, tr.RatedLoadKg, want.Trucks[i].RatedLoadKg)
+		}
+	}
+	for _, s := range got.Sites {
+		if s.WashArea != nil {
+			washes++
+			if s.Kind != config.SiteConstruction {
+				t.Errorf("site %s: a wash area at a %s site", s.ID, s.Kind)
+			}
+		}
+	}
+	if washes != 10 {
+		t.Errorf("%d sites with a wash area, want 10", washes)
+	}
 	if got.Rules != config.DefaultRules() {
 		t.Error("demo city rules are not the defaults")
 	}

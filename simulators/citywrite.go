@@ -29,7 +29,8 @@ const (
 // WriteCity writes c into dir as config.LoadCity reads it: city.yaml (keys
 // in a fixed order, one truck or permit a line, every string quoted),
 // sites.geojson and routes.geojson (GeoJSON FeatureCollections, one feature
-// a line, properties id, name and, for sites, kind) from c.Sites and
+// a line, properties id, name and, for sites, kind and wash_area, a
+// GeoJSON geometry object, when the site has one) from c.Sites and
 // c.Routes, which city.yaml names whatever c.SitesFile and c.RoutesFile
 // say. Districts are not written: city.yaml names c.DistrictsFile, if set,
 // which must be there already. The output is a function of c alone:
@@ -104,7 +105,11 @@ func cityYAML(c *config.City) ([]byte, error) {
 	}
 	b.WriteString("\ntrucks:\n")
 	for _, t := range c.Trucks {
-		fmt.Fprintf(&b, "  - {plate: %s, company: %s, devices: %s}\n", q(t.Plate), q(t.Company), qList(t.Devices))
+		fmt.Fprintf(&b, "  - {plate: %s, company: %s, devices: %s", q(t.Plate), q(t.Company), qList(t.Devices))
+		if t.RatedLoadKg != 0 {
+			fmt.Fprintf(&b, ", rated_load_kg: %s", num(t.RatedLoadKg))
+		}
+		b.WriteString("}\n")
 	}
 	b.WriteString("\npermits:\n")
 	for _, p := range c.Permits {
@@ -276,9 +281,10 @@ type geoFeature struct {
 }
 
 type geoProps struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Kind string `json:"kind,omitempty"`
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Kind     string       `json:"kind,omitempty"`
+	WashArea *geoGeometry `json:"wash_area,omitempty"`
 }
 
 type geoGeometry struct {
@@ -310,13 +316,26 @@ func featureCollection(fs []geoFeature) ([]byte, error) {
 func sitesGeoJSON(sites []config.Site) ([]byte, error) {
 	fs := make([]geoFeature, len(sites))
 	for i, s := range sites {
-		g := geoGeometry{Type: "MultiPolygon", Coordinates: s.Area}
-		if len(s.Area) == 1 {
-			g = geoGeometry{Type: "Polygon", Coordinates: s.Area[0]}
+		g := areaGeometry(s.Area)
+		if g == nil {
+			g = &geoGeometry{Type: "MultiPolygon", Coordinates: s.Area}
 		}
-		fs[i] = geoFeature{Type: "Feature", Properties: geoProps{ID: s.ID, Name: s.Name, Kind: string(s.Kind)}, Geometry: g}
+		fs[i] = geoFeature{Type: "Feature", Properties: geoProps{ID: s.ID, Name: s.Name, Kind: string(s.Kind),
+			WashArea: areaGeometry(s.WashArea)}, Geometry: *g}
 	}
 	return featureCollection(fs)
+}
+
+// areaGeometry is an area as a GeoJSON Polygon when it has one polygon, else
+// a MultiPolygon; nil for none.
+func areaGeometry(mp orb.MultiPolygon) *geoGeometry {
+	switch len(mp) {
+	case 0:
+		return nil
+	case 1:
+		return &geoGeometry{Type: "Polygon", Coordinates: mp[0]}
+	}
+	return &geoGeometry{Type: "MultiPolygon", Coordinates: mp}
 }
 
 func routesGeoJSON(routes []config.Route) ([]byte, error) {

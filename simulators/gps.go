@@ -76,7 +76,11 @@ func (t *truck) fix(now time.Time) telemetry.Record {
 func (t *truck) sensors(now time.Time) (telemetry.Record, bool) {
 	st := telemetry.SensorState{Cover: t.cover, Body: t.body, HasLoad: t.hasLoad}
 	if t.hasLoad {
-		st.LoadKg = math.Max(0, math.Round((t.load+40*t.rng.NormFloat64())/10)*10)
+		kg := t.load
+		if t.glitchLeft > 0 {
+			kg *= 1 - t.glitchF // the load cell reads low; the load is all there
+		}
+		st.LoadKg = math.Max(0, math.Round((kg+40*t.rng.NormFloat64())/10)*10)
 	}
 	changed := !t.hasSent || st.Cover != t.sent.Cover || st.Body != t.sent.Body ||
 		t.hasLoad && math.Abs(st.LoadKg-t.sent.LoadKg) >= loadChangeKg

@@ -38,14 +38,17 @@ const (
 // injector makes one truck commit, now and then, the violations a
 // recorded night needs so that every rule is exercised: detours off its
 // permitted route (loaded), roadside dumps (loaded) and terminal outages
-// (any trip). It draws from its own random stream; the truck's own stream
-// is consumed as without it until the first injection changes the truck's
-// course.
+// (any trip); and it decides, in place of the truck's own rates, which
+// loaded trips are overloaded, leave without washing, spill or have a
+// load-cell glitch (see planTrip). It draws from its own random stream;
+// the truck's own stream is consumed as without it until the first
+// injection changes the truck's course.
 type injector struct {
-	rng                     *rand.Rand
-	detourP, dumpP, outageP float64
-	notAfter                time.Time // no injection starts after this
-	now                     time.Time // the truck's clock, set by Step
+	rng                                   *rand.Rand
+	detourP, dumpP, outageP               float64
+	overloadP, unwashedP, spillP, glitchP float64
+	notAfter                              time.Time // no injection starts after this
+	now                                   time.Time // the truck's clock, set by Step
 
 	// The current trip's plan, metres along the route; -1 = none.
 	detourAt, dumpAt, outageAt float64
@@ -60,10 +63,23 @@ type injector struct {
 	dumpFrom       float64 // load when the body went up, kg
 }
 
-func newInjector(seed int64, index int, detourP, dumpP, outageP float64, notAfter time.Time) *injector {
+func newInjector(seed int64, index int, o *Injection) *injector {
 	return &injector{rng: rand.New(rand.NewPCG(uint64(seed), 0x696e6a65<<32|uint64(index))),
-		detourP: detourP, dumpP: dumpP, outageP: outageP, notAfter: notAfter,
-		detourAt: -1, dumpAt: -1, outageAt: -1}
+		detourP: o.DetourP, dumpP: o.DumpP, outageP: o.OutageP, overloadP: o.OverloadP, unwashedP: o.UnwashedP,
+		spillP: o.SpillP, glitchP: o.GlitchP, notAfter: o.NotAfter, detourAt: -1, dumpAt: -1, outageAt: -1}
+}
+
+// overload decides whether the load about to start is overloaded.
+func (j *injector) overload() bool {
+	return j.rng.Float64() < j.overloadP && !j.now.After(j.notAfter)
+}
+
+// tripOffences decides whether the loaded trip starting now leaves its
+// site without washing, spills and has a load-cell glitch.
+func (j *injector) tripOffences() (unwashed, spill, glitch bool) {
+	u, v, w := j.rng.Float64(), j.rng.Float64(), j.rng.Float64()
+	ok := !j.now.After(j.notAfter)
+	return ok && u < j.unwashedP, ok && v < j.spillP, ok && w < j.glitchP
 }
 
 // plan draws the injections of a trip that starts now. It always draws the
@@ -153,7 +169,8 @@ func (j *injector) driving(t *truck, h float64) {
 		j.detourOff = xy{-d.Y, d.X}.scale(side * mag)
 		j.detourOn, j.detourT = true, 0
 	case j.dumpAt >= 0 && t.s >= j.dumpAt:
-		if !free || !t.loaded || t.load < 1000 || late || !j.clearOfSites(t) {
+		// Clear of the sites where it will have braked to a stop.
+		if !free || !t.loaded || t.load < 1000 || late || !t.clearOfSites(t.v*t.v/(2*brakeComfort)) {
 			retry(&j.dumpAt)
 			break
 		}
@@ -197,20 +214,6 @@ func straightStretch(r *route, need, u, v float64) (float64, xy) {
 	}
 	s := long[min(int(u*float64(len(long))), len(long)-1)]
 	return s.from + v*(s.to-s.from-need), s.dir
-}
-
-// clearOfSites reports whether the truck is well away from every site's
-// fence (a site's radius plus the demo city's SiteMarginM plus dumpClearM).
-func (j *injector) clearOfSites(t *truck) bool {
-	p := t.truePos()
-	for _, ss := range [][]worldSite{t.w.construction, t.w.disposal} {
-		for _, s := range ss {
-			if dist(p, s.p) < s.RadiusM+SiteMarginM+dumpClearM {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // roadDump runs the roadside dump for h seconds: brake to a stop, open the

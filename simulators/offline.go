@@ -21,9 +21,21 @@ import (
 // (tunnels, with back-filled fixes) never overlap a detour or an outage,
 // and end when the truck leaves the road (reaches a site, stops for a
 // roadside dump), so that what it does off the road is sent live.
+//
+// OverloadP, UnwashedP, SpillP and GlitchP replace the rates at which a
+// truck commits the other offences by itself (in Run: 1 %, 2 %, 0.5 % and
+// 1 % of loaded trips): per load, with OverloadP it is loaded to 120–145 %
+// of its rated load (otherwise 55–95 %); per loaded trip, with UnwashedP it
+// leaves a construction site with a wash area without its wash stop
+// (otherwise it stops 25–40 s in the wash area), with SpillP it loses
+// 15–35 % of its load at 20 km/h or more, clear of every site, and with
+// GlitchP its load cell reads 20–45 % low there for 8–30 s. No signal gap
+// starts before a wash stop, during a glitch, or within 75 s of a spill, so
+// that the engine and the judge see them live.
 type Injection struct {
-	DetourP, DumpP, OutageP float64
-	NotAfter                time.Time
+	DetourP, DumpP, OutageP               float64
+	OverloadP, UnwashedP, SpillP, GlitchP float64
+	NotAfter                              time.Time
 }
 
 // TruckModel is one simulated muck truck (see Run): its trip cycle, GPS
@@ -38,7 +50,24 @@ type TruckModel struct{ t *truck }
 func NewTruckModel(seed int64, index int, inj *Injection) *TruckModel {
 	t := newTruck(mustWorld(), seed, index, truckHasLoad(index))
 	if inj != nil {
-		t.inj = newInjector(seed, index, inj.DetourP, inj.DumpP, inj.OutageP, inj.NotAfter)
+		t.inj = newInjector(seed, index, inj)
+		// What the truck started the night doing was planned at its own
+		// rates: plan it again at the injection's.
+		switch {
+		case t.phase == phLoading:
+			t.target = t.loadTarget(t.inj.overload(), t.inj.rng.Float64())
+			t.loadingSensors()
+		case t.phase == phDriving && t.loaded:
+			t.target = t.loadTarget(t.inj.overload(), t.inj.rng.Float64())
+			t.load = t.target
+			var u [8]float64
+			for i := range u {
+				u[i] = t.inj.rng.Float64()
+			}
+			unwashed, spill, glitch := t.inj.tripOffences()
+			t.planTrip(u, unwashed, spill, glitch)
+			t.skipPassed()
+		}
 		if t.phase == phDriving {
 			t.inj.plan(t, t.loaded)
 			// The trip began before the night: plan only what lies ahead.
@@ -75,6 +104,11 @@ type TruckTruth struct {
 	// Detour, RoadDump and Outage say which injected violation is under
 	// way.
 	Detour, RoadDump, Outage bool
+	// LoadKg is the true load (a load-cell glitch aside); RatedLoadKg the
+	// truck's rated load; Washing says it stands at its wash stop; Glitch
+	// that its load cell reads low.
+	LoadKg, RatedLoadKg float64
+	Washing, Glitch     bool
 }
 
 // Truth returns the truck's true state at the time of its last Step.
@@ -82,7 +116,8 @@ func (m *TruckModel) Truth() TruckTruth {
 	t := m.t
 	lat, lon := t.truePos().latLon()
 	tt := TruckTruth{Lat: lat, Lon: lon, SpeedKmh: t.v * 3.6, Cover: t.cover, Body: t.body,
-		Loaded: t.load >= 1000}
+		Loaded: t.load >= 1000, LoadKg: t.load, RatedLoadKg: t.rated, Glitch: t.glitchLeft > 0,
+		Washing: t.phase == phDriving && t.red > 0 && t.loaded && t.s == washStopM && t.seen == 0}
 	if t.inj != nil {
 		tt.Detour, tt.RoadDump, tt.Outage = t.inj.detourOn, t.phase == phRoadDump, t.inj.silent()
 	}

@@ -39,6 +39,20 @@ const (
 	coverFaultTripP = 0.005
 )
 
+// The offences a truck commits now and then by itself, per loaded trip (a
+// recorded night sets these rates through its Injection instead), and how.
+const (
+	overloadTripP = 0.01  // loaded to 120–145 % of its rated load (超量装载)
+	unwashedTripP = 0.02  // leaves a site with a wash area without washing (带泥上路)
+	spillTripP    = 0.005 // loses 15–35 % of its load at speed (道路抛洒)
+	glitchTripP   = 0.01  // its load cell reads 20–45 % low for 8–30 s at speed, then right again
+
+	washMinS, washMaxS     = 25, 40 // a wash stop in the site's wash area before leaving
+	spillMinKmh            = 20     // spills and glitches happen above this speed, clear of every site
+	glitchMinS, glitchMaxS = 8, 30
+	spillQuietS            = 75 // no signal gap starts this long after a spill, so its confirmation is sent live
+)
+
 type truckPhase uint8
 
 const (
@@ -76,9 +90,18 @@ type truck struct {
 	hdg    float64 // last heading, degrees
 
 	load, target, residual float64 // kg
-	cover                  telemetry.Cover
-	body                   telemetry.Body
-	tripCover              telemetry.Cover // cover while driving loaded this trip
+	rated                  float64 // kg, RatedLoadKg
+
+	// The loaded trip's wash stop and offences, in metres along rt (-1
+	// none); see planTrip.
+	washAt, washFor   float64 // where it stops to wash, and for how many seconds
+	spillAt, glitchAt float64
+	spillF, glitchF   float64 // fraction of the load spilt, or missing from the reading
+	glitchFor         float64 // seconds the glitch lasts
+	glitchLeft, quiet float64 // seconds left of a glitch, of the quiet after a spill
+	cover             telemetry.Cover
+	body              telemetry.Body
+	tripCover         telemetry.Cover // cover while driving loaded this trip
 
 	sigma    float64 // GPS noise, metres
 	nx, ny   float64 // correlated GPS noise, metres
@@ -106,10 +129,11 @@ func newTruck(w *world, seed int64, index int, hasLoad bool) *truck {
 	c, d := assignPermit(rng, w)
 	t := &truck{rng: rng, w: w, c: c, d: d, hasLoad: hasLoad, stopAt: -1, seen: -1,
 		body: telemetry.BodyDown, cover: telemetry.CoverClosed,
-		sigma: 3 + 2*rng.Float64(), sats: 6 + rng.IntN(9)}
+		sigma: 3 + 2*rng.Float64(), sats: 6 + rng.IntN(9), rated: RatedLoadKg(seed, index),
+		washAt: -1, spillAt: -1, glitchAt: -1}
 	t.base = kmh(26 + 14*rng.Float64())
 	t.residual = 50 * rng.Float64()
-	t.target = 14000 + 12000*rng.Float64()
+	t.target = t.loadTarget(false, rng.Float64())
 	t.load = t.residual
 	t.nx, t.ny = t.sigma*rng.NormFloat64(), t.sigma*rng.NormFloat64()
 	// Start phases weighted roughly by their share of the ~30 min cycle.
@@ -140,8 +164,31 @@ func newTruck(w *world, seed int64, index int, hasLoad bool) *truck {
 		_, k := t.rt.at(t.s)
 		t.seen, t.lights = k-1, k-1
 		t.hdg = bearing(t.rt.pts[k-1], t.rt.pts[k])
+		t.skipPassed()
 	}
 	return t
+}
+
+// skipPassed drops the trip's wash stop and offences planned where the
+// truck, starting the night mid-trip, has already been.
+func (t *truck) skipPassed() {
+	for _, at := range []*float64{&t.washAt, &t.spillAt, &t.glitchAt} {
+		if *at >= 0 && *at < t.s {
+			*at = -1
+		}
+	}
+}
+
+// loadTarget is what the truck loads, by a uniform draw u: 55–95 % of its
+// rated load, or 120–145 % overloaded (14–26 t without a rated load).
+func (t *truck) loadTarget(over bool, u float64) float64 {
+	switch {
+	case t.rated <= 0:
+		return 14000 + 12000*u
+	case over:
+		return t.rated * (1.2 + 0.25*u)
+	}
+	return t.rated * (0.55 + 0.4*u)
 }
 
 func kmh(v float64) float64 { return v / 3.6 }
@@ -165,8 +212,8 @@ func (t *truck) Step(now time.Time, out []telemetry.Record) []telemetry.Record {
 	if t.inj != nil && t.inj.silent() {
 		return out // the terminal is off: nothing is measured, buffered or sent
 	}
-	if t.gap <= 0 && t.phase == phDriving && t.v > 3 && (t.inj == nil || !t.inj.busy()) &&
-		t.rng.Float64() < dt/meanGapEvery {
+	if t.gap <= 0 && t.phase == phDriving && t.v > 3 && (t.inj == nil || !t.inj.busy()) && t.washAt < 0 &&
+		t.glitchLeft <= 0 && t.quiet <= 0 && t.rng.Float64() < dt/meanGapEvery {
 		t.gap = minGapS + (maxGapS-minGapS)*t.rng.Float64() // into an underpass
 	}
 	fix := t.fix(now)
@@ -224,6 +271,9 @@ func (t *truck) advance(h float64) {
 		if t.inj != nil {
 			t.inj.driving(t, h)
 		}
+		if t.phase == phDriving {
+			t.offences(h)
+		}
 		if t.phase == phDriving && t.s >= t.rt.total {
 			if t.loaded {
 				t.parkAt(t.w.disposal[t.d])
@@ -263,7 +313,11 @@ func (t *truck) enter(p truckPhase, lo, hi float64) {
 	t.phase, t.t, t.v = p, 0, 0
 	t.dur = lo + (hi-lo)*t.rng.Float64()
 	if p == phLoading {
-		t.target = 14000 + 12000*t.rng.Float64()
+		over, u := t.rng.Float64() < overloadTripP, t.rng.Float64()
+		if t.inj != nil {
+			over = t.inj.overload()
+		}
+		t.target = t.loadTarget(over, u)
 	}
 }
 
@@ -317,9 +371,86 @@ func (t *truck) startDrive(loaded bool) {
 	}
 	t.body = telemetry.BodyDown
 	t.cruise = clamp(t.cruise, kmh(minCruiseKmh), kmh(maxCruiseKmh))
+	t.washAt, t.spillAt, t.glitchAt, t.glitchLeft, t.quiet = -1, -1, -1, 0, 0
+	if loaded {
+		var u [8]float64
+		for i := range u {
+			u[i] = t.rng.Float64()
+		}
+		unwashed, spill, glitch := u[0] < unwashedTripP, u[1] < spillTripP, u[2] < glitchTripP
+		if t.inj != nil {
+			unwashed, spill, glitch = t.inj.tripOffences()
+		}
+		t.planTrip(u, unwashed, spill, glitch)
+	}
 	if t.inj != nil {
 		t.inj.plan(t, loaded)
 	}
+}
+
+// planTrip plans a loaded trip by the uniform draws u: a wash stop of
+// washMinS–washMaxS in the wash area, if its site has one, unless it leaves
+// unwashed; where along the route it spills, and how much, if it does; and
+// where its load cell glitches, how much and for how long.
+func (t *truck) planTrip(u [8]float64, unwashed, spill, glitch bool) {
+	t.washAt, t.spillAt, t.glitchAt = -1, -1, -1
+	if t.w.construction[t.c].wash != nil && !unwashed {
+		t.washAt, t.washFor = washStopM, washMinS+(washMaxS-washMinS)*u[3]
+	}
+	if spill {
+		t.spillAt, t.spillF = (0.25+0.45*u[4])*t.rt.total, 0.15+0.2*u[5]
+	}
+	if glitch {
+		t.glitchAt, t.glitchF = (0.25+0.45*u[6])*t.rt.total, 0.2+0.25*u[7]
+		t.glitchFor = glitchMinS + (glitchMaxS-glitchMinS)*u[5]
+	}
+}
+
+// offences runs a loaded trip's spill and load-cell glitch once the truck
+// has passed the planned point, at spillMinKmh or more and clear of every
+// site, with its terminal live; otherwise they are tried again retryM
+// further on, up to 90 % of the route.
+func (t *truck) offences(h float64) {
+	t.glitchLeft = math.Max(0, t.glitchLeft-h)
+	t.quiet = math.Max(0, t.quiet-h)
+	ok := t.v >= kmh(spillMinKmh) && t.gap <= 0 && t.glitchLeft == 0 && t.quiet == 0 && t.load >= 1000 &&
+		(t.inj == nil || !t.inj.busy() && !t.inj.now.After(t.inj.notAfter))
+	due := func(at *float64) bool {
+		if *at < 0 || t.s < *at {
+			return false
+		}
+		if ok && t.clearOfSites(0) {
+			*at = -1
+			return true
+		}
+		if *at = t.s + retryM; *at > 0.9*t.rt.total {
+			*at = -1
+		}
+		return false
+	}
+	switch {
+	case due(&t.spillAt):
+		t.load *= 1 - t.spillF
+		t.target = t.load // what is left to tip
+		t.quiet = spillQuietS
+	case due(&t.glitchAt):
+		t.glitchLeft = t.glitchFor
+	}
+}
+
+// clearOfSites reports whether the truck is well away from every site's
+// fence (a site's radius plus the demo city's SiteMarginM plus dumpClearM),
+// and will be after driving on extraM metres.
+func (t *truck) clearOfSites(extraM float64) bool {
+	p := t.truePos()
+	for _, ss := range [][]worldSite{t.w.construction, t.w.disposal} {
+		for _, s := range ss {
+			if dist(p, s.p) < s.RadiusM+SiteMarginM+dumpClearM+extraM {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // drive moves the truck h seconds along its route: cruise speed wandering in
@@ -363,6 +494,9 @@ func (t *truck) drive(h float64) {
 			break
 		}
 	}
+	if t.washAt >= t.s {
+		allowed = math.Min(allowed, math.Sqrt(2*brakeComfort*(t.washAt-t.s)))
+	}
 	acc := accelEmpty
 	if t.loaded {
 		acc = accelLoaded
@@ -374,6 +508,12 @@ func (t *truck) drive(h float64) {
 	}
 	t.v = math.Max(t.v, creepSpeed)
 	next := t.s + t.v*h
+	if t.washAt >= 0 && next >= t.washAt {
+		// Stopped in the wash area: wait there as at a red light.
+		next, t.v, t.red, t.washAt = t.washAt, 0, t.washFor, -1
+		t.s = next
+		return
+	}
 	if t.stopAt >= 0 && next >= rt.cum[t.stopAt] {
 		next = rt.cum[t.stopAt]
 		t.v = 0

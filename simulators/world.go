@@ -46,6 +46,7 @@ type siteSpec struct {
 	from     int
 	frac     float64
 	side     float64
+	noWash   bool // a construction site without a wash area
 }
 
 // The 12 construction sites (工地) sit mostly in the outer districts; the 4
@@ -55,14 +56,14 @@ var siteSpecs = []siteSpec{
 	{id: "CS02", ew: true, line: 7, from: 8, frac: 0.4, side: -1},
 	{id: "CS03", ew: true, line: 1, from: 1, frac: 0.6, side: -1},
 	{id: "CS04", ew: true, line: 1, from: 5, frac: 0.5, side: 1},
-	{id: "CS05", ew: true, line: 1, from: 9, frac: 0.5, side: -1},
+	{id: "CS05", ew: true, line: 1, from: 9, frac: 0.5, side: -1, noWash: true},
 	{id: "CS06", ew: false, line: 1, from: 3, frac: 0.5, side: -1},
 	{id: "CS07", ew: false, line: 1, from: 6, frac: 0.4, side: 1},
 	{id: "CS08", ew: false, line: 10, from: 2, frac: 0.5, side: 1},
 	{id: "CS09", ew: false, line: 10, from: 5, frac: 0.6, side: -1},
 	{id: "CS10", ew: true, line: 5, from: 3, frac: 0.5, side: 1},
 	{id: "CS11", ew: true, line: 3, from: 8, frac: 0.5, side: -1},
-	{id: "CS12", ew: false, line: 6, from: 6, frac: 0.5, side: 1},
+	{id: "CS12", ew: false, line: 6, from: 6, frac: 0.5, side: 1, noWash: true},
 	{id: "DS1", name: "西北消纳场", disposal: true, ew: true, line: 8, from: 0, frac: 0.5, side: 1},
 	{id: "DS2", name: "东北消纳场", disposal: true, ew: false, line: 11, from: 7, frac: 0.5, side: 1},
 	{id: "DS3", name: "东南消纳场", disposal: true, ew: true, line: 0, from: 10, frac: 0.5, side: -1},
@@ -75,6 +76,20 @@ const (
 	disposalOffset     = 150
 	constructionRadius = 100 // trucks park within this of the centre
 	disposalRadius     = 120
+)
+
+// A construction site's wash area (洗车台) is a rectangle across its access
+// road, from washNearM to washFarM along the road from the site's centre
+// towards its gate and washHalfM either side of it: far from where trucks
+// park (within 10 m of the centre) and wide, so that GPS noise (3–5 m)
+// neither puts a parked truck in it nor a washing one out of it. A
+// loaded truck leaving stops washStopM along the road to wash. All but two
+// construction sites (CS05, CS12) have one.
+const (
+	washNearM = 35
+	washFarM  = 95
+	washHalfM = 30
+	washStopM = 65
 )
 
 // world is the fixed synthetic city: road graph, sites and the routes
@@ -92,6 +107,7 @@ type worldSite struct {
 	p    xy
 	node int
 	gate int
+	wash []xy // the wash area's corners, counterclockwise; nil = none
 }
 
 // newWorld builds the city. It is deterministic and independent of any seed.
@@ -168,6 +184,9 @@ func newWorld() (*world, error) {
 		lat, lon := sitePos.latLon()
 		ws := worldSite{Site: Site{ID: sp.id, Name: name, Disposal: sp.disposal, Lat: lat, Lon: lon, RadiusM: radius},
 			p: sitePos, node: s, gate: g}
+		if !sp.disposal && !sp.noWash {
+			ws.wash = washArea(sitePos, normal.scale(-1))
+		}
 		if sp.disposal {
 			w.disposal = append(w.disposal, ws)
 		} else {
@@ -190,6 +209,14 @@ func newWorld() (*world, error) {
 		}
 	}
 	return w, nil
+}
+
+// washArea is the wash area of a site centred at p whose access road
+// leaves in direction u (a unit vector): counterclockwise corners.
+func washArea(p, u xy) []xy {
+	n := xy{-u.Y, u.X}
+	at := func(along, across float64) xy { return p.add(u.scale(along)).add(n.scale(across)) }
+	return []xy{at(washNearM, -washHalfM), at(washFarM, -washHalfM), at(washFarM, washHalfM), at(washNearM, washHalfM)}
 }
 
 // route builds the drivable route between two sites.
