@@ -61,6 +61,9 @@ const (
 	RuleHeavyRain          = "heavy_rain_1h"
 	RuleWaterlogging       = "waterlogging"
 	RuleSensorOffline      = "sensor_offline"
+	RuleOverload           = "overload"
+	RuleUnwashedExit       = "unwashed_exit"
+	RuleSpillage           = "spillage"
 )
 
 // truckVariants are the truck judge's variants; the first is the base.
@@ -104,9 +107,11 @@ type judge struct {
 }
 
 type jsite struct {
-	id   string
-	kind config.SiteKind
-	area area
+	id      string
+	kind    config.SiteKind
+	area    area
+	wash    area // the wash area, if hasWash
+	hasWash bool
 }
 
 type jzone struct {
@@ -141,7 +146,11 @@ func newJudge(c *config.City) (*judge, error) {
 	siteIdx := map[string]int{}
 	for _, s := range c.Sites {
 		siteIdx[s.ID] = len(j.sites)
-		j.sites = append(j.sites, jsite{id: s.ID, kind: s.Kind, area: newArea(j.pl, s.Area)})
+		js := jsite{id: s.ID, kind: s.Kind, area: newArea(j.pl, s.Area)}
+		if len(s.WashArea) > 0 {
+			js.wash, js.hasWash = newArea(j.pl, s.WashArea), true
+		}
+		j.sites = append(j.sites, js)
 	}
 	for i := range c.Zones {
 		j.zones = append(j.zones, jzone{z: &c.Zones[i], area: newArea(j.pl, c.Zones[i].Area.Area)})
@@ -205,12 +214,13 @@ func newJudge(c *config.City) (*judge, error) {
 
 // newTruckJudge makes the judge of a truck with its first n variants.
 func (j *judge) newTruckJudge(t config.Truck, n int) *truckJudge {
-	tj := &truckJudge{j: j, plate: config.NormalizePlate(t.Plate), zoneSD: make([]float64, len(j.zones)), nvar: n}
+	tj := &truckJudge{j: j, plate: config.NormalizePlate(t.Plate), zoneSD: make([]float64, len(j.zones)), nvar: n,
+		rated: t.RatedLoadKg}
 	if len(t.Devices) > 0 {
 		tj.dev = t.Devices[0]
 	}
 	for v := range tj.vars {
-		tj.vars[v] = truckVar{site: -1, zones: make([]cond, len(j.zones))}
+		tj.vars[v] = truckVar{site: -1, zones: make([]cond, len(j.zones)), offences: offences{washSite: -1}}
 	}
 	return tj
 }
@@ -463,6 +473,10 @@ type truckJudge struct {
 	raisedSince   int64
 	peakKg        float64
 	peakTS        int64
+	rated         float64 // kg; 0 = overload not judged
+	// lagging: the last sensors message was more than 30 s older than the
+	// newest fix (back-filled history), not the sensors' current state.
+	lagging bool
 
 	permTS           int64 // the time valid and open were computed for
 	valid, open      []bool
@@ -482,6 +496,7 @@ type truckVar struct {
 	zones                []cond
 	armed, signalFiring  bool
 	events               []event
+	offences
 }
 
 func (tj *truckJudge) emit(v int, rule string, at int64) {
@@ -494,6 +509,7 @@ func (tj *truckJudge) fix(ts int64, f *telemetry.Fix, pos xy) {
 	if !f.Valid || f.Sats < r.MinSats || ts < tj.fixTS {
 		return
 	}
+	prev := tj.fixTS
 	tj.fixTS, tj.validTS, tj.speed, tj.pos = ts, ts, f.SpeedKmh, pos
 	tj.locate()
 	for v := range tj.nvar {
@@ -503,10 +519,18 @@ func (tj *truckJudge) fix(ts int64, f *telemetry.Fix, pos xy) {
 			site = tj.siteIdx
 		}
 		if site != x.site {
+			if x.site >= 0 {
+				tj.leaveSite(v, x.site, ts)
+			}
 			if x.site >= 0 && !tj.hasLoadSensor {
 				x.tripLoaded = tj.j.sites[x.site].kind == config.SiteConstruction
 			}
+			if site >= 0 && !tj.hasLoadSensor && tj.j.sites[site].kind == config.SiteConstruction {
+				tj.washFrom(v, site, prev) // without a load sensor: judged from entering
+			}
 			x.site = site
+		} else {
+			tj.washStay(v, ts, prev)
 		}
 		x.signalFiring = false
 	}
@@ -602,8 +626,12 @@ func (tj *truckJudge) sensors(ts int64, s telemetry.SensorState) {
 		s.Body = tj.sens.Body
 	}
 	tj.sens, tj.known = s, true
+	tj.lagging = tj.fixTS-ts > int64(30*time.Second)
 	if s.HasLoad {
 		tj.hasLoadSensor = true
+		for v := range tj.nvar {
+			tj.spill(v, ts, s.LoadKg)
+		}
 	}
 	switch {
 	case s.Body == telemetry.BodyRaised && tj.raisedSince == 0:
@@ -749,6 +777,7 @@ func (tj *truckJudge) evaluate(now int64) {
 				tj.emit(v, RuleZoneViolation, now)
 			}
 		}
+		tj.evaluateOffences(v, now, loaded)
 	}
 }
 

@@ -46,6 +46,10 @@ const (
 	hoursFrac       = 0.02  // of trucks: a permit window that closes during the night
 	noPermitFrac    = 0.005 // of trucks: a permit that expired a week before
 	gaugeOutageFrac = 0.03  // of gauges and depth points: silent for 35–50 min
+	overloadP       = 0.02  // per load: 120–145 % of the rated load
+	unwashedP       = 0.03  // per loaded trip from a site with a wash area: no wash stop
+	spillP          = 0.01  // per loaded trip: 15–35 % of the load spilt at speed
+	glitchP         = 0.02  // per loaded trip: the load cell reads low for 8–30 s at speed
 )
 
 func (o NightOptions) withDefaults() NightOptions {
@@ -95,10 +99,14 @@ func Night(o NightOptions) Scenario {
 // back-filled fixes, the storm; in a recorded night a tunnel ends where the
 // road does, so what a truck does at a site is sent live), the night injects, at low rates scaled by
 // Inject, every other violation: detours off the route, roadside dumps and
-// terminal outages (signal_lost) by trucks, trucks whose permit window
-// closes during the night (outside_permit_hours) or whose permit expired
-// (no_permit), and gauges silent for 35–50 minutes (sensor_offline). The
-// demo city's 30 km/h residential zone raises zone_violation.
+// terminal outages (signal_lost) by trucks, overloaded loads (overload),
+// departures from a site with a wash area without the wash stop every other
+// loaded truck makes (unwashed_exit), spills at speed (spillage) and
+// load-cell glitches that recover (which must not be), trucks whose permit
+// window closes during the night (outside_permit_hours) or whose permit
+// expired (no_permit), and gauges silent for 35–50 minutes
+// (sensor_offline). The demo city's 30 km/h residential zone raises
+// zone_violation.
 //
 // The ground truth is derived by the judge (see judge.go) from the models'
 // true state: true positions against the fences, corridors and zones,
@@ -115,7 +123,8 @@ func StreamNight(o NightOptions, emit func(r *telemetry.Record)) Scenario {
 		panic(fmt.Sprintf("scenario: night city: %v", err)) // built in code; covered by tests
 	}
 	inj := &simulators.Injection{DetourP: detourP * o.Inject, DumpP: roadDumpP * o.Inject,
-		OutageP: outageP * o.Inject, NotAfter: end.Add(-20 * time.Minute)}
+		OutageP: outageP * o.Inject, OverloadP: overloadP * o.Inject, UnwashedP: unwashedP * o.Inject,
+		SpillP: spillP * o.Inject, GlitchP: glitchP * o.Inject, NotAfter: end.Add(-20 * time.Minute)}
 	trucks := make([]*nightTruck, o.Trucks)
 	for i := range trucks {
 		trucks[i] = &nightTruck{m: simulators.NewTruckModel(o.Seed, i, inj), j: j.truckList[i],

@@ -20,7 +20,8 @@ var shortNight = NightOptions{Trucks: 80, RainGauges: 30, DepthPoints: 40, Seed:
 
 // nightRules are the rules Night covers.
 var nightRules = []string{RuleUncoveredLoad, RuleOffRoute, RuleIllegalDumping, RuleOutsidePermitHours, RuleNoPermit,
-	RuleSignalLost, RuleZoneViolation, RuleRainstorm, RuleHeavyRain, RuleWaterlogging, RuleSensorOffline}
+	RuleSignalLost, RuleZoneViolation, RuleRainstorm, RuleHeavyRain, RuleWaterlogging, RuleSensorOffline,
+	RuleOverload, RuleUnwashedExit, RuleSpillage}
 
 // digest hashes a night's records and expectations.
 func digest(s *Scenario, recs func(func(*telemetry.Record))) string {

@@ -48,11 +48,35 @@ type truckSpec struct {
 	dev, plate string
 	windows    []config.Window
 	from, to   config.Date
+	rated      float64 // kg
 }
 
+// townRated is a town truck's rated load unless a scenario sets another:
+// well above what the scripts load (at most 18 t), so overload stays
+// silent.
+const townRated = 25000
+
 func spec(dev, plate string, windows ...config.Window) truckSpec {
-	return truckSpec{dev: dev, plate: plate, windows: windows,
+	return truckSpec{dev: dev, plate: plate, windows: windows, rated: townRated,
 		from: config.Date{Year: 2026, Month: 1, Day: 1}, to: config.Date{Year: 2026, Month: 12, Day: 31}}
+}
+
+// ratedAt returns s with rated load kg.
+func (s truckSpec) ratedAt(kg float64) truckSpec {
+	s.rated = kg
+	return s
+}
+
+// townOpt changes a town city as a scenario needs.
+type townOpt func(c *config.City)
+
+// washBox is CS1's wash area: x in [-20, 20], y in [60, 100], across the
+// way from its centre to the road, 50 m from where trucks park.
+var washBox = [4]float64{-20, 60, 20, 100}
+
+// withWash gives CS1 its wash area (washBox).
+func withWash(c *config.City) {
+	c.Sites[0].WashArea = townBox(washBox[0], washBox[1], washBox[2], washBox[3]).Area
 }
 
 // Daily windows used by the scenarios.
@@ -61,14 +85,15 @@ var (
 	daytime = config.Window{Start: 6 * 3600, End: 20 * 3600}
 )
 
-// townCity builds the town's city with the trucks, gauges and zones given.
-func townCity(trucks []truckSpec, gauges []config.Gauge, zones []config.Zone) *config.City {
+// townCity builds the town's city with the trucks, gauges and zones given,
+// then applies opts.
+func townCity(trucks []truckSpec, gauges []config.Gauge, zones []config.Zone, opts ...townOpt) *config.City {
 	c := &config.City{Name: "潍坊市", RegionCode: "370700", TimeZone: "Asia/Shanghai", CRS: "wgs84",
 		Companies: []config.Company{{ID: "C1", Name: "潍坊测试运输有限公司",
 			Contacts: []config.Contact{{Name: "测试", Phone: "+8619900009999", Role: "合规经理"}}}},
 		Zones: zones, Gauges: gauges}
 	for i, t := range trucks {
-		c.Trucks = append(c.Trucks, config.Truck{Plate: t.plate, Company: "C1", Devices: []string{t.dev}})
+		c.Trucks = append(c.Trucks, config.Truck{Plate: t.plate, Company: "C1", Devices: []string{t.dev}, RatedLoadKg: t.rated})
 		c.Permits = append(c.Permits, config.Permit{ID: fmt.Sprintf("ZY-T%d", i+1), Truck: t.plate,
 			ValidFrom: t.from, ValidTo: t.to, Windows: t.windows,
 			Origins: []string{"CS1"}, Disposal: []string{"DS1"}, Routes: []string{"R-CS1-DS1", "R-DS1-CS1"}})
@@ -82,6 +107,9 @@ func townCity(trucks []truckSpec, gauges []config.Gauge, zones []config.Zone) *c
 	c.Routes = []config.Route{
 		{ID: "R-CS1-DS1", Name: "测试工地→测试消纳场", Path: townLine(townRoute)},
 		{ID: "R-DS1-CS1", Name: "测试消纳场→测试工地", Path: townLine(back)},
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	return c
 }
@@ -379,6 +407,17 @@ func (dr *driver) loadUp(kg float64, keepOpen bool) {
 		dr.cover(telemetry.CoverClosed)
 	}
 	dr.wait(20)
+}
+
+// report returns the time of the first sensors message sent at or after
+// from.
+func (dr *driver) report(from time.Time) time.Time {
+	for _, r := range dr.d.recs {
+		if r.Kind == telemetry.KindSensors && !r.TS.Before(from) {
+			return r.TS
+		}
+	}
+	panic(fmt.Sprintf("scenario %s: no sensors message after %s", dr.d.id, from))
 }
 
 // first returns the time of the first fix at or after from whose tick
