@@ -368,3 +368,43 @@ func TestReplayFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayOffences replays a truck rated 12 t hauling 15 t (overload)
+// that loses over a quarter of its load at 36 km/h halfway (spillage): the
+// same engine, the same offences.
+func TestReplayOffences(t *testing.T) {
+	cfg, city50, _ := writeReplayCity(t)
+	y, err := os.ReadFile(city50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rated := filepath.Join(filepath.Dir(city50), "rated.yaml")
+	y = bytes.Replace(y, []byte("    devices: [T1]\n"), []byte("    devices: [T1]\n    rated_load_kg: 12000\n"), 1)
+	if err := os.WriteFile(rated, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &captureWriter{}
+	for i := 0; i <= 70; i++ { // a fix and a sensors report every 5 s, 50 m apart
+		at := replayT0.Add(time.Duration(i) * 5 * time.Second)
+		kg := 15000.0
+		if i >= 30 {
+			kg = 11000
+		}
+		c.add("sensors", at, map[string]any{"cover": "closed", "body": "down", "load_kg": kg}, false)
+		c.fix(at, float64(i)*50, 0)
+	}
+	capture := filepath.Join(t.TempDir(), "capture.jsonl")
+	if err := os.WriteFile(capture, c.b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := runReplay(t, "-config", cfg, "-city", rated, "-capture", capture, "-json")
+	events := jsonEvents(t, out)
+	for _, rule := range []string{"overload", "spillage"} {
+		if n := countEvents(events, rule, telemetry.AlertFiring); n != 1 {
+			t.Errorf("%d %s firing events, want 1:\n%s", n, rule, out)
+		}
+	}
+	if len(events) != 3 || countEvents(events, "overload", telemetry.AlertResolved) != 1 {
+		t.Errorf("want overload raised and resolved (under the limit after the spill) and spillage:\n%s", out)
+	}
+}
