@@ -381,7 +381,7 @@ func TestWriterTimeoutIsRetried(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // runs before the server's Close
 	src := newFakeSource(spool.Batch{Records: encode(makeRecords(2, 1, "T", base))})
-	reg, stop := startWriter(t, src, influx.Options{URL: srv.URL, Timeout: 50 * time.Millisecond, Sleep: (&sleeps{}).sleep})
+	reg, stop := startWriter(t, src, influx.Options{URL: srv.URL, Timeout: time.Second, Sleep: (&sleeps{}).sleep})
 	testenv.WaitFor(t, 5*time.Second, func() bool { return src.ackedCount() == 1 }, "batch acked after a timeout")
 	stop()
 	if v := metricValue(t, reg, "urbanwatch_influx_write_failures_total", "reason", "timeout"); v != 1 {
