@@ -202,6 +202,23 @@ func TestSpillageNotAfterALoadFellWhileSlow(t *testing.T) {
 	r.want("illegal_dumping firing 鲁G·A0001 v1", "illegal_dumping resolved 鲁G·A0001 v2")
 }
 
+// A truck that spilt on the road and tips the rest in its disposal site
+// within load_drop_within raises spillage, not illegal_dumping: the load
+// drop is judged where the report finds it, not where the load was last
+// at its peak, minutes before on the road. (It was judged there.)
+func TestSpillThenLegalTip(t *testing.T) {
+	r := newRun(t, testCity(t))
+	at := r.haul("T1", t0, 0, 2000, 36, 20000)
+	at = r.haul("T1", at, 2000, 4000, 36, 14000) // 30 % spilt, 200 s from the disposal site
+	r.feed(sensors("T1", at, open, raised, 14000))
+	at = r.park("T1", at, 4000, 0, 5*time.Second)
+	r.feed(sensors("T1", at, open, raised, 9000)) // under half the peak before the spill
+	at = r.park("T1", at, 4000, 0, 5*time.Second)
+	r.feed(sensors("T1", at, open, raised, 400))
+	r.park("T1", at, 4000, 0, 20*time.Second)
+	r.want("spillage firing 鲁G·A0001 v1", "spillage resolved 鲁G·A0001 v2")
+}
+
 func TestTripsAreRecorded(t *testing.T) {
 	r, trips := newTripRun(t, testCity(t))
 	r.feed(sensors("T1", t0, closed, down, 300))

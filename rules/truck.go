@@ -315,7 +315,10 @@ func (st *truckState) onSensors(e *Engine, device string, ts int64, s *telemetry
 		} else if float64(st.peakKg) >= r.UncoveredLoad.LoadedKg &&
 			float64(kg) <= float64(st.peakKg)*(1-r.IllegalDumping.LoadDropPct/100) &&
 			float64(st.speed) < r.IllegalDumping.MaxSpeedKmh {
-			st.judgeDump(e, device, ts, st.peakTS, map[string]any{
+			// Judged where the report finds the load fallen: the peak may be
+			// minutes old and elsewhere (a spill on the road, then the tip
+			// in the disposal site).
+			st.judgeDump(e, device, ts, st.peakTS, ts, map[string]any{
 				"trigger": "load_drop", "load_before_kg": float64(st.peakKg), "load_after_kg": float64(kg),
 				"drop_pct": round1(100 * (1 - float64(kg)/float64(st.peakKg))), "within_s": (ts - st.peakTS) / 1e9,
 				"threshold_pct": r.IllegalDumping.LoadDropPct,
@@ -346,7 +349,7 @@ func (st *truckState) evaluate(e *Engine, device string, now, from int64) {
 
 	// Dumping by a raised body.
 	if st.raisedSince != 0 && !st.dumpDone && now-st.raisedSince >= int64(r.IllegalDumping.RaisedFor) {
-		st.judgeDump(e, device, now, st.raisedSince, map[string]any{
+		st.judgeDump(e, device, now, st.raisedSince, st.raisedSince, map[string]any{
 			"trigger": "body_raised", "raised_s": (now - st.raisedSince) / 1e9,
 			"threshold_s": r.IllegalDumping.RaisedFor.Seconds(),
 		})
@@ -484,10 +487,11 @@ func (st *truckState) routeDistance(e *Engine, t time.Time) (float64, string) {
 	return best, name
 }
 
-// judgeDump decides whether a dump that began at started is legal (inside
+// judgeDump decides whether a dump that began at started, and happened
+// where the truck was at at, is legal (inside
 // a disposal or origin site of a permit), and raises illegal_dumping once
 // if not.
-func (st *truckState) judgeDump(e *Engine, device string, now, started int64, details map[string]any) {
+func (st *truckState) judgeDump(e *Engine, device string, now, started, at int64, details map[string]any) {
 	if st.dumpDone || st.dump.firing {
 		return
 	}
@@ -495,14 +499,14 @@ func (st *truckState) judgeDump(e *Engine, device string, now, started int64, de
 	if !st.hasLoadSensor {
 		st.tripLoaded = false
 	}
-	// Judge where the dump began: where the truck is now if the report is
+	// Judge where the dump happened: where the truck is now if the report is
 	// current, else where its fixes put it then.
 	where := st.site
-	if st.fixTS-started > int64(e.m.rules.IllegalDumping.RaisedFor)+int64(10*time.Second) {
-		where = st.siteAt(started, 30*time.Second)
+	if st.fixTS-at > int64(e.m.rules.IllegalDumping.RaisedFor)+int64(10*time.Second) {
+		where = st.siteAt(at, 30*time.Second)
 	}
 	if where < 0 {
-		where = st.siteAt(started, 0)
+		where = st.siteAt(at, 0)
 	}
 	if where >= 0 && st.dumpAllowedAt(e, where, time.Unix(0, now)) {
 		return
