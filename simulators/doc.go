@@ -3,7 +3,11 @@
 // synthetic road grid, and rain gauges and water-depth points under light rain
 // or a passing rainstorm. Each device logs in to the MQTT broker with its own
 // credentials from the registry and publishes the JSON of the wire contract
-// (docs/protocol.md, see package wire) at QoS 1.
+// (docs/protocol.md, see package wire) at QoS 1. A truck loads within its
+// rated load and stops in a construction site's wash area before leaving;
+// now and then it drives with the cover open, overloads, leaves unwashed,
+// spills part of its load at speed or has a load-cell glitch, so the demo
+// raises every truck rule.
 //
 // The models (trucks, gauges, depth points, rain fields) are deterministic
 // functions of Options.Seed and the times they are stepped to, so they are
