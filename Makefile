@@ -4,9 +4,10 @@ BIN       := bin/urbanwatch
 CACHE     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/urbanwatch
 INFLUXD   := $(CACHE)/bin/influxd
 PROMTOOL  := $(CACHE)/bin/promtool
+NATSSERVER := $(CACHE)/bin/nats-server
 PKGS      := ./...
 
-.PHONY: all build run test check vet bench eval influxd promtool clean
+.PHONY: all build run test check vet bench eval influxd promtool nats-server clean
 
 all: build
 
@@ -61,6 +62,12 @@ $(INFLUXD):
 promtool: $(PROMTOOL)
 $(PROMTOOL):
 	GOBIN=$(CACHE)/bin $(GO) install github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+
+## nats-server: build NATS 2.15.3 once into the cache (the cluster tests run
+## a 3-node JetStream cluster of it on loopback).
+nats-server: $(NATSSERVER)
+$(NATSSERVER):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/nats-io/nats-server/v2@v2.15.3
 
 clean:
 	rm -rf bin data

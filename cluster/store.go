@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/urbanwatch/urbanwatch/ingest"
+	"github.com/urbanwatch/urbanwatch/telemetry"
+)
+
+// Store adapts the Log to ingest.Store, so that an ingest node in cluster
+// mode hands accepted records to JetStream instead of (or besides) the
+// local spool, and acknowledges the device only once JetStream has.
+//
+// Submit publishes asynchronously, in submission order, on the Log's
+// connection; the Waiter reports the JetStream ack (nil: stored by a
+// majority of replicas) or the failure. A failed record is not retried
+// here: ingest answers Unavailable, the device keeps the message and sends
+// it again, and the stream's Nats-Msg-Id window stores it once even if the
+// first copy was stored after all.
+type Store struct {
+	log     *Log
+	timeout time.Duration
+}
+
+// Store returns the ingest.Store adapter; timeout bounds the wait for each
+// ack (default 5 s).
+func (l *Log) Store(timeout time.Duration) *Store {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &Store{log: l, timeout: timeout}
+}
+
+var _ ingest.Store = (*Store)(nil)
+
+// Submit publishes one record in telemetry's binary encoding.
+func (s *Store) Submit(payload []byte) ingest.Waiter {
+	w := &waiter{done: make(chan struct{})}
+	var rec telemetry.Record
+	if err := rec.UnmarshalBinary(payload); err != nil {
+		w.finish(fmt.Errorf("cluster: decode record: %w", err))
+		return w
+	}
+	msg, err := s.log.message(&rec, bytes.Clone(payload))
+	if err != nil {
+		w.finish(err)
+		return w
+	}
+	fut, err := s.log.js.PublishMsgAsync(msg, jetstream.WithExpectStream(s.log.o.Stream))
+	if err != nil {
+		w.finish(fmt.Errorf("cluster: publish %s: %w", msg.Subject, err))
+		return w
+	}
+	go func() {
+		t := time.NewTimer(s.timeout)
+		defer t.Stop()
+		select {
+		case <-fut.Ok():
+			w.finish(nil)
+		case err := <-fut.Err():
+			w.finish(fmt.Errorf("cluster: publish %s: %w", msg.Subject, err))
+		case <-t.C:
+			w.finish(fmt.Errorf("cluster: publish %s: %w", msg.Subject, errors.Join(nats.ErrTimeout, errors.New("no JetStream ack"))))
+		}
+	}()
+	return w
+}
+
+type waiter struct {
+	done chan struct{}
+	err  error
+}
+
+func (w *waiter) finish(err error) {
+	w.err = err
+	close(w.done)
+}
+
+// Wait blocks until the record is stored (nil) or failed.
+func (w *waiter) Wait() error {
+	<-w.done
+	return w.err
+}
+
+// Done is closed when Wait would not block.
+func (w *waiter) Done() <-chan struct{} { return w.done }
