@@ -83,13 +83,24 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
 	c := &NATSCluster{t: t, bin: NATSServerPath(t)}
 	dir := t.TempDir()
+	// FreePort closes its listener, so the kernel may hand the same port
+	// out twice; keep the cluster's 4n ports distinct.
+	used := map[int]bool{}
+	port := func() int {
+		for {
+			if p := FreePort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+	}
 	for i := range n {
 		c.nodes = append(c.nodes, &natsNode{
 			name:    fmt.Sprintf("uw-n%d", i+1),
-			client:  FreePort(t),
-			cluster: FreePort(t),
-			http:    FreePort(t),
-			mqtt:    FreePort(t),
+			client:  port(),
+			cluster: port(),
+			http:    port(),
+			mqtt:    port(),
 		})
 	}
 	var routes []string
