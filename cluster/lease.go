@@ -75,6 +75,9 @@ func OpenLeases(ctx context.Context, js jetstream.JetStream, o LeaseOptions) (*L
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open lease bucket %s: %w", o.Bucket, err)
 	}
+	if err := awaitBucket(ctx, kv); err != nil {
+		return nil, err
+	}
 	return &Leases{kv: kv, ttl: o.TTL}, nil
 }
 

@@ -47,6 +47,9 @@ func OpenStates(ctx context.Context, js jetstream.JetStream, bucket string, repl
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open state bucket %s: %w", bucket, err)
 	}
+	if err := awaitBucket(ctx, kv); err != nil {
+		return nil, err
+	}
 	return &States{kv: kv}, nil
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -90,3 +91,24 @@ func (w *waiter) Wait() error {
 
 // Done is closed when Wait would not block.
 func (w *waiter) Done() <-chan struct{} { return w.done }
+
+// awaitBucket returns once the KV bucket's stream answers reads: a bucket
+// just created on a fresh cluster has no stream leader for a moment, and
+// its first requests find no responders.
+func awaitBucket(ctx context.Context, kv jetstream.KeyValue) error {
+	for {
+		_, err := kv.Get(ctx, "probe")
+		if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: bucket %s has no leader: %w", kv.Bucket(), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -9,7 +9,8 @@ import (
 	"github.com/urbanwatch/urbanwatch/internal/testenv"
 )
 
-// promtool finds promtool where `make promtool` installs it, or on PATH.
+// promtool finds promtool where `make promtool` installs it (Prometheus 3),
+// or on PATH (Debian's prometheus package, 2.42, which .ci/run installs).
 func promtool(t *testing.T) string {
 	t.Helper()
 	cache := os.Getenv("XDG_CACHE_HOME")
@@ -23,7 +24,7 @@ func promtool(t *testing.T) string {
 	}
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		testenv.Missing(t, "promtool", "make promtool", err)
+		testenv.Missing(t, "promtool", "apt-get install -y prometheus (or make promtool)", err)
 	}
 	return p
 }
