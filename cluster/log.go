@@ -104,7 +104,7 @@ type Log struct {
 // Nats-Msg-Id over o.DedupWindow.
 func OpenLog(ctx context.Context, js jetstream.JetStream, o LogOptions) (*Log, error) {
 	o.defaults()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        o.Stream,
 		Description: "urbanwatch accepted device records, partitioned by device",
 		Subjects:    []string{SubjectPrefix + ".*.*"},
@@ -117,6 +117,19 @@ func OpenLog(ctx context.Context, js jetstream.JetStream, o LogOptions) (*Log, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open stream %s: %w", o.Stream, err)
+	}
+	// A stream just created has no leader for a moment; publishes then find
+	// no responder. Return once it has one.
+	for {
+		info, err := st.Info(ctx)
+		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: stream %s has no leader: %w", o.Stream, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return &Log{js: js, o: o}, nil
 }
