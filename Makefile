@@ -46,6 +46,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./rules/geo/
 	$(GO) test -run '^$$' -bench 'StreamFanout' -benchtime 50x -timeout 30m ./web/
 	$(GO) test -run '^$$' -bench 'Observe' -timeout 30m ./web/
+	$(GO) test -run '^$$' -bench 'LogStore' -benchtime 20000x -timeout 30m ./cluster/
 
 ## eval: the rules over a large simulated night and storm with exact ground
 ## truth; prints precision and recall per rule.
