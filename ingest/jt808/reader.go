@@ -134,8 +134,8 @@ func (a *assembler) add(f *Frame, now time.Time) (*Frame, []uint16, error) {
 		p.parts[f.Index-1] = append([]byte{}, f.Body...)
 		p.got++
 		p.size += len(f.Body)
+		p.serials = append(p.serials, f.Serial) // a resent package is answered once, not stored again
 	}
-	p.serials = append(p.serials, f.Serial)
 	if p.got < int(f.Total) {
 		return nil, nil, nil
 	}

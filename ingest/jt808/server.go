@@ -333,8 +333,11 @@ func (s *Server) authFailure(reason, phone, remote string) {
 
 // Limits of one connection.
 const (
-	maxBadRun     = 16  // consecutive refused frames before the connection is closed
-	maxAuthFails  = 5   // failed authentications before the connection is closed
+	maxBadRun    = 16 // consecutive refused frames before the connection is closed
+	maxAuthFails = 5  // failed authentications before the connection is closed
+	// authDeadline: a connection that has not authenticated by then is
+	// closed, so idle unauthenticated connections cannot fill the slots.
+	authDeadline  = time.Minute
 	replyQueue    = 64  // messages awaiting their reply; the reader waits beyond it
 	maxBatchItems = 512 // locations in one 0x0704
 )
@@ -382,8 +385,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer close(c.replies)
+	accepted := time.Now()
 	for {
-		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout)); err != nil {
+		deadline := time.Now().Add(c.s.o.IdleTimeout)
+		if !c.authed {
+			// A connection that does not authenticate soon holds a slot a
+			// real terminal may need.
+			if d := accepted.Add(authDeadline); d.Before(deadline) {
+				deadline = d
+			}
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
 			return
 		}
 		raw, err := c.fr.next()
@@ -442,6 +454,14 @@ func (c *conn) handle(f *Frame, raw []byte) bool {
 		return c.reply(job{hdr: f.Header, serials: []uint16{f.Serial}, result: ResultUnsupported})
 	}
 	serials := []uint16{f.Serial}
+	if f.SubPackage && !c.authed {
+		// Registration and authentication never need sub-packages; before
+		// them no terminal may hold reassembly memory.
+		c.s.authFailure(authNotAuthenticated, f.Phone, c.remote)
+		c.s.reject(ReasonAuth, "sub-package before authentication", f.Phone, "", f.MsgID, raw)
+		c.authFails++
+		return c.reply(job{hdr: f.Header, serials: serials, result: ResultFailure, close: c.authFails >= maxAuthFails})
+	}
 	if f.SubPackage {
 		whole, all, err := c.asm.add(f, c.s.o.Now())
 		if err != nil {
@@ -476,10 +496,14 @@ func (c *conn) reply(j job) bool {
 	return !j.close
 }
 
-// register answers 0x0100 with 0x8100: the code when the registry knows
-// it, "terminal already registered" (3) when it keeps only a hash (the
-// terminal was provisioned with its code), "no such terminal" (4) for an
-// unknown phone.
+// register answers 0x0100 with 0x8100: "terminal already registered" (3)
+// for a phone the registry knows, "no such terminal" (4) for an unknown one.
+// It never hands out the authentication code: a registration carries no
+// secret, and phone numbers are predictable (a fleet's are its prefix and
+// the device number), so handing the code to whoever asks would let anyone
+// report as any truck. Terminals are provisioned with their code
+// (docs/jt808.md); an unknown phone counts as a failed authentication, so
+// one connection cannot probe phone numbers.
 func (c *conn) register(f *Frame, serials []uint16, raw []byte) bool {
 	phone := NormalizePhone(f.Phone)
 	reg, err := ParseRegister(f.Body, f.Version)
@@ -492,13 +516,12 @@ func (c *conn) register(f *Frame, serials []uint16, raw []byte) bool {
 	dev, _, ok := c.s.o.Terminals.JT808Terminal(phone)
 	if !ok {
 		c.s.authFailure(authUnknownPhone, f.Phone, c.remote)
-		return c.reply(job{hdr: f.Header, serials: serials, register: true, result: RegisterUnknownTerminal})
+		c.authFails++
+		return c.reply(job{hdr: f.Header, serials: serials, register: true, result: RegisterUnknownTerminal,
+			close: c.authFails >= maxAuthFails})
 	}
 	c.s.o.Logger.Debug().Str("device", dev).Str("phone", f.Phone).Str("model", reg.Model).Str("terminal", reg.TerminalID).
-		Msg("jt808 terminal registered")
-	if code, ok := c.s.o.Terminals.JT808AuthCode(dev); ok {
-		return c.reply(job{hdr: f.Header, serials: serials, register: true, result: RegisterOK, code: code})
-	}
+		Msg("jt808 terminal registration: provisioned with its code")
 	return c.reply(job{hdr: f.Header, serials: serials, register: true, result: RegisterTerminalTaken})
 }
 
