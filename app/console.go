@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -31,7 +32,19 @@ func (a *App) newConsole() error {
 	if err != nil {
 		return err
 	}
-	a.console, err = web.New(web.Options{
+	var proxies []netip.Prefix
+	for _, p := range a.cfg.Console.TrustedProxies {
+		pf, err := netip.ParsePrefix(p)
+		if err != nil {
+			ad, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("console.trusted_proxies %q: %w", p, err)
+			}
+			pf = netip.PrefixFrom(ad, ad.BitLen())
+		}
+		proxies = append(proxies, pf)
+	}
+	a.console, err = web.New(web.Options{TrustedProxies: proxies,
 		Users: users, City: a.o.City, Alerts: a.alerting, History: &influxHistory{a: a},
 		DataDir: a.cfg.DataDir, TileURL: a.cfg.Console.TileURL, SessionTTL: a.cfg.Console.SessionTTL,
 		SecureCookies: a.cfg.Console.SecureCookies, Now: a.o.Now,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,6 +115,13 @@ type Console struct {
 	// SecureCookies marks the session cookie Secure even when urbanwatch
 	// itself serves plain HTTP (behind a TLS-terminating proxy).
 	SecureCookies bool `yaml:"secure_cookies"`
+	// TrustedProxies are the addresses or CIDR blocks of the reverse
+	// proxies in front of the console (an ingress, a TLS terminator).
+	// Behind one, every browser arrives from the proxy's address; from a
+	// trusted proxy the client's address is taken from X-Forwarded-For, so
+	// the sign-in limit counts browsers, not the proxy. From anyone else
+	// the header is ignored: it can be forged.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // LogConfig sets logging.
@@ -324,6 +332,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		bad("console.session_ttl %s: want 1m to 168h", c.Console.SessionTTL)
+	}
+	for _, p := range c.Console.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("console.trusted_proxies %q: want an address or a CIDR block", p)
+			}
+		}
 	}
 	if c.Console.TileURL != "" && !hasScheme(c.Console.TileURL, "http", "https") {
 		bad("console.tile_url %q: want http:// or https://", c.Console.TileURL)

@@ -55,6 +55,10 @@ type Users struct {
 
 var userName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// ValidUserName reports whether name has the form of a console login name:
+// 1 to 64 ASCII letters, digits, '.', '_' or '-'.
+func ValidUserName(name string) bool { return userName.MatchString(name) }
+
 // LoadUsers reads a users file strictly and validates it against city (nil
 // skips the company check).
 func LoadUsers(path string, city *City) (*Users, error) {
@@ -116,8 +120,11 @@ func (u *Users) Validate(city *City) error {
 	return errors.Join(errs...)
 }
 
-// Find returns the user called name (case-insensitive), or nil.
+// Find returns the user called name (case-insensitive, ASCII only), or nil.
 func (u *Users) Find(name string) *User {
+	if !ValidUserName(name) {
+		return nil // no user has such a name; EqualFold would fold "ſ" to "s"
+	}
 	for i := range u.Users {
 		if strings.EqualFold(u.Users[i].Name, name) {
 			return &u.Users[i]

@@ -206,6 +206,9 @@ func (s *Server) handleTruck(w http.ResponseWriter, r *http.Request) {
 		out["track_error"] = trackErr
 	}
 	alerts := s.o.Alerts.Select(alerting.Filter{Subject: v.Plate, Since: now.Add(-24 * time.Hour)})
+	// A plate that moved between companies: the alerts of its time with the
+	// other company are not this user's.
+	alerts = slices.DeleteFunc(alerts, func(a *alerting.Alert) bool { return !mayAlert(identityOf(r), a) })
 	sortAlerts(alerts)
 	sums := make([]alertSummary, 0, len(alerts))
 	for _, a := range alerts {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ const (
 // name takes as long as a wrong password.
 var dummyHash = func() string {
 	u := config.User{}
-	if err := u.SetPassword("not-a-password-of-anyone", 10); err != nil {
+	if err := u.SetPassword("not-a-password-of-anyone", config.BcryptCost); err != nil { // as slow as a real one
 		panic(err)
 	}
 	return u.PasswordHash
@@ -204,12 +205,46 @@ func (s *sessions) succeed(keys ...string) {
 }
 
 // clientAddr is the address sign-in failures are counted against.
-func clientAddr(r *http.Request) string {
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	// From a trusted proxy: the nearest address in X-Forwarded-For that is
+	// not itself a trusted proxy is the client (what is left of it may be
+	// forged by the client).
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, a := range strings.Split(h, ",") {
+			hops = append(hops, strings.TrimSpace(a))
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		if _, err := netip.ParseAddr(hops[i]); err != nil {
+			break
+		}
+		if !s.trusted(hops[i]) {
+			return hops[i]
+		}
 	}
 	return host
+}
+
+// trusted reports whether addr is one of console.trusted_proxies.
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.o.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // handleLogin signs a user in: form fields username, password, next. With
@@ -243,7 +278,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	name := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
-	keys := []string{"user:" + strings.ToLower(name), "addr:" + clientAddr(r)}
+	// Failures count against the name as users.Find matches it (ASCII
+	// letters folded): any other spelling of a name, say with U+017F "ſ"
+	// for "s", would open a fresh set of attempts, so such names are no
+	// user's and count against the address alone.
+	userKey := "user:" + strings.ToLower(name)
+	if !config.ValidUserName(name) {
+		userKey = "user:\x00invalid"
+	}
+	keys := []string{userKey, "addr:" + s.clientAddr(r)}
 	if wait := s.sessions.locked(keys...); wait > 0 {
 		mins := int(wait.Minutes() + 0.999)
 		fail(http.StatusTooManyRequests, fmt.Sprintf("too many failed sign-ins: try again in %d min / 登录失败次数过多，请 %d 分钟后再试", mins, mins), wait)
@@ -261,16 +304,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ok := (&config.User{PasswordHash: hash}).CheckPassword(password) && u != nil
 	if !ok {
 		s.sessions.fail(keys...)
-		s.log.Warn().Str("user", name).Str("addr", clientAddr(r)).Msg("console sign-in refused")
+		s.log.Warn().Str("user", name).Str("addr", s.clientAddr(r)).Msg("console sign-in refused")
 		fail(http.StatusUnauthorized, "wrong user name or password / 用户名或密码错误", 0)
 		return
 	}
-	s.sessions.succeed(keys...)
+	s.sessions.succeed(keys[0]) // the address's count stays: one account must not clear another's guesses
 	ss := s.sessions.create(u.Name)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: ss.id, Path: "/", HttpOnly: true,
 		Secure: s.o.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(s.o.SessionTTL.Seconds())})
 	s.m.logins.WithLabelValues("ok").Inc()
-	s.log.Info().Str("user", u.Name).Str("role", string(u.Role)).Str("addr", clientAddr(r)).Msg("console sign-in")
+	s.log.Info().Str("user", u.Name).Str("role", string(u.Role)).Str("addr", s.clientAddr(r)).Msg("console sign-in")
 	home := homeOf(u.Role)
 	if next := r.PostFormValue("next"); safeNext(next) {
 		home = next
@@ -305,6 +348,7 @@ func sameOrigin(r *http.Request) bool {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	id := identityOf(r)
 	s.sessions.drop(id.session)
+	s.hub.dropWhere(func(c *identity) bool { return c.session == id.session })
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode})
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {

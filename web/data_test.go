@@ -91,13 +91,21 @@ func TestComplianceReport(t *testing.T) {
 		rep.Days[0].Date != "2026-11-23" || rep.Days[0].Total != 2 || rep.Days[0].Trips != 2 {
 		t.Fatalf("report %+v totals %+v days %+v", rep.Trucks[0], rep.Totals, rep.Days)
 	}
+	// A report of the 23rd alone counts these alerts, begun that night,
+	// although urbanwatch received them (OpenedAt) on the 24th.
+	var day report
+	b.getJSON("/console/api/report?from=2026-11-23&to=2026-11-23", &day)
+	if day.Totals.Total != 2 {
+		t.Fatalf("report of the day the offences began: %d violations, want 2", day.Totals.Total)
+	}
 	code, body, h := b.get("/console/api/report.csv?from=2026-11-23&to=2026-11-24")
 	lines := strings.Split(string(body), "\n")
 	if code != http.StatusOK || !strings.HasPrefix(string(body), "\uFEFF车牌 plate,") || !strings.Contains(h.Get("Content-Type"), "text/csv") ||
 		!strings.HasPrefix(lines[1], plate+",C01,") || !strings.Contains(lines[1], ",2,5.0,100.0") {
 		t.Fatalf("csv: %d %q\n%s", code, h.Get("Content-Type"), body)
 	}
-	for _, bad := range []string{"from=2026-13-01", "from=2026-11-24&to=2026-11-01", "from=2026-01-01&to=2026-11-24"} {
+	for _, bad := range []string{"from=2026-13-01", "from=2026-11-24&to=2026-11-01", "from=2026-01-01&to=2026-11-24",
+		"from=2026-01-01&to=2026-04-03"} { // 93 days inclusive
 		if code, _, _ := b.get("/console/api/report?" + bad); code != http.StatusBadRequest {
 			t.Errorf("report?%s: %d, want 400", bad, code)
 		}

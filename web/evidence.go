@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -42,7 +43,17 @@ const (
 	evidenceSettle = time.Minute
 )
 
-type evidenceStore struct{ dir string }
+type evidenceStore struct {
+	dir string
+	// mu serialises building: two requests just after a window closed must
+	// not both make a "final" packet, and a loop of requests must not fill
+	// the disk with provisional ones.
+	mu sync.Mutex
+}
+
+// provisionalReuse is how long a provisional packet is served again
+// instead of building a new one.
+const provisionalReuse = 30 * time.Second
 
 func openEvidence(dataDir string) (*evidenceStore, error) {
 	dir := filepath.Join(dataDir, "evidence")
@@ -78,6 +89,33 @@ func (e *evidenceStore) put(b []byte) (string, error) {
 		return "", fmt.Errorf("store evidence: %w", err)
 	}
 	return d, nil
+}
+
+func (e *evidenceStore) provPath(alertID string) string {
+	h := sha256.Sum256([]byte(alertID))
+	return filepath.Join(e.dir, "prov-"+hex.EncodeToString(h[:]))
+}
+
+// provisional returns the digest of alertID's latest provisional packet
+// and when it was built.
+func (e *evidenceStore) provisional(alertID string) (string, time.Time, bool) {
+	b, err := os.ReadFile(e.provPath(alertID))
+	d, at, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	built, terr := time.Parse(time.RFC3339Nano, at)
+	if err != nil || terr != nil || !digestRE.MatchString(d) {
+		return "", time.Time{}, false
+	}
+	return d, built, true
+}
+
+// setProvisional records digest, built at built, as alertID's latest
+// provisional packet and removes the one it replaces: only the latest of an
+// open window is kept.
+func (e *evidenceStore) setProvisional(alertID, digest string, built time.Time) error {
+	if old, _, ok := e.provisional(alertID); ok && old != digest {
+		os.Remove(filepath.Join(e.dir, old+".json"))
+	}
+	return atomicfile.Write(e.provPath(alertID), []byte(digest+" "+built.Format(time.RFC3339Nano)+"\n"), 0o644)
 }
 
 func (e *evidenceStore) markFinal(alertID, digest string) error {
@@ -192,6 +230,8 @@ func (s *Server) handleEvidence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "evidence packets are for truck alerts")
 		return
 	}
+	s.evidence.mu.Lock()
+	defer s.evidence.mu.Unlock()
 	var body []byte
 	digest, final := s.evidence.final(a.ID)
 	if final {
@@ -203,6 +243,15 @@ func (s *Server) handleEvidence(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !final {
+		if d, built, ok := s.evidence.provisional(a.ID); ok && s.now().Sub(built) < provisionalReuse {
+			if _, _, closed := evidenceWindow(a, s.now()); !closed {
+				if b, err := s.evidence.read(d); err == nil {
+					writeJSON(w, http.StatusOK, map[string]any{"sha256": d, "size": len(b), "final": false,
+						"url": "/console/api/evidence/" + urlPathEscape(a.ID) + "/bundle?sha256=" + d, "packet": json.RawMessage(b)})
+					return
+				}
+			}
+		}
 		p, closed, err := s.buildPacket(r, a)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "evidence: "+err.Error())
@@ -221,6 +270,8 @@ func (s *Server) handleEvidence(w http.ResponseWriter, r *http.Request) {
 				s.log.Error().Err(err).Str("alert", a.ID).Msg("evidence: mark final")
 			}
 			final = true
+		} else if err := s.evidence.setProvisional(a.ID, digest, s.now()); err != nil {
+			s.log.Error().Err(err).Str("alert", a.ID).Msg("evidence: record provisional")
 		}
 		s.m.evidence.WithLabelValues("built").Inc()
 	}

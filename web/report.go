@@ -91,7 +91,7 @@ func (s *Server) parseReport(w http.ResponseWriter, r *http.Request) (from, to t
 		writeError(w, http.StatusBadRequest, "to is before from")
 		return
 	}
-	if to.Sub(from) > maxReportDays*24*time.Hour {
+	if to.Sub(from) >= maxReportDays*24*time.Hour { // to is inclusive: to−from+1 days
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("at most %d days in one report", maxReportDays))
 		return
 	}
@@ -137,7 +137,10 @@ func (s *Server) buildReport(from, to time.Time, company string) (*report, error
 		}
 	}
 	now := s.now()
-	for _, a := range s.o.Alerts.Select(alerting.Filter{Company: company, Since: from, Until: to}) {
+	// Counted by when the offence began; no Until, since Until filters by
+	// when urbanwatch received an alert, which for a late upload or a long
+	// dwell is after the range that holds its start.
+	for _, a := range s.o.Alerts.Select(alerting.Filter{Company: company, Since: from}) {
 		if a.Subject.Kind != telemetry.SubjectTruck || a.StartedAt.Before(from) || !a.StartedAt.Before(to) {
 			continue
 		}

@@ -392,3 +392,35 @@ func (s *sse) next(t *testing.T, name string) string {
 		}
 	}
 }
+
+// waitClosed fails unless the server ends the stream (events stop and the
+// channel closes) within a generous timeout.
+func (s *sse) waitClosed(t *testing.T) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the stream is still open")
+		}
+	}
+}
+
+// open reports whether the stream has not been closed (it drains what is
+// queued).
+func (s *sse) open() bool {
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}

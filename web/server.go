@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type Options struct {
 	TileURL       string
 	SessionTTL    time.Duration // default 12h
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (for the sign-in limit).
+	TrustedProxies []netip.Prefix
 	// Now is the clock; default time.Now.
 	Now        func() time.Time
 	Logger     zerolog.Logger
@@ -228,6 +232,7 @@ func (s *Server) SetUsers(u *config.Users) {
 		now := u.Find(was.Name)
 		if now == nil || now.PasswordHash != was.PasswordHash || now.Role != was.Role || now.Company != was.Company {
 			s.sessions.dropUser(was.Name)
+			s.hub.dropWhere(func(c *identity) bool { return strings.EqualFold(c.Name, was.Name) })
 		}
 	}
 }
@@ -343,9 +348,10 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
-		if strings.HasPrefix(r.URL.Path, "/console/") || r.URL.Path == "/login" {
-			hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob: https: http:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
-		}
+		// Every response of the console, the page shells under /static
+		// included: no inline script runs, nothing loads from elsewhere
+		// but map tiles.
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob: https: http:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
 		h.ServeHTTP(w, r)
 	})
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,13 +105,19 @@ func TestWrongPasswordsLockTheNameAndTheAddress(t *testing.T) {
 		!strings.Contains(body["error"].(string), "15 min") {
 		t.Fatalf("locked: %d Retry-After %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	// Another spelling of the name (U+017F "ſ" folds to "s") is no way
+	// around the lock: it is nobody's name.
+	if code := b.login("inſp", "insp-password-1"); code != http.StatusUnauthorized {
+		t.Fatalf("the locked name spelt with ſ: %d, want 401", code)
+	}
 	r.clk.Add(16 * time.Minute)
 	if code := b.login("insp", "insp-password-1"); code != http.StatusOK {
 		t.Fatalf("after the lockout: %d", code)
 	}
-	// Twenty failures from one address over many names lock the address.
+	// Twenty failures from one address over several names lock the
+	// address (four for each user: no name is locked by them).
 	for i := range 20 {
-		b.login(fmt.Sprintf("guess-%d", i), "wrong")
+		b.login(testUsers[i%5].name, "wrong")
 	}
 	if code := b.login("duty", "duty-password-1"); code != http.StatusTooManyRequests {
 		t.Fatalf("a guessing address: %d, want 429", code)
@@ -162,13 +170,15 @@ func TestStateChangesNeedTheCSRFToken(t *testing.T) {
 	if a, _ := r.mg.Get(id); a.State != "acknowledged" || a.AckedBy != "insp" { // no display name: the login name
 		t.Fatalf("after ack: %s by %q", a.State, a.AckedBy)
 	}
-	// Signing out ends the session.
+	// Signing out ends the session, and its live stream.
+	live := b.stream()
 	if code, _ := b.post("/logout", nil, b.csrf); code != http.StatusOK && code != http.StatusSeeOther {
 		t.Fatalf("logout: %d", code)
 	}
 	if code, _, _ := b.get("/console/api/me"); code != http.StatusUnauthorized {
 		t.Fatalf("me after logout: %d", code)
 	}
+	live.waitClosed(t)
 }
 
 func TestAlertQueueActions(t *testing.T) {
@@ -388,6 +398,24 @@ func TestEvidencePacketDigestIsTheDownload(t *testing.T) {
 	if ev.Final {
 		t.Fatal("a packet of an offence still going on is final")
 	}
+	// Asked again and again while the window is open: the same packet
+	// within provisionalReuse, then one new packet replacing it, never a
+	// pile of them on disk.
+	first := ev.SHA256
+	for range 5 {
+		b.getJSON("/console/api/evidence/"+url.PathEscape(id), &ev)
+	}
+	if ev.SHA256 != first {
+		t.Fatalf("provisional packet rebuilt within %s", provisionalReuse)
+	}
+	r.clk.Add(provisionalReuse)
+	b.getJSON("/console/api/evidence/"+url.PathEscape(id), &ev)
+	if ev.SHA256 == first {
+		t.Fatal("provisional packet not rebuilt after its reuse time")
+	}
+	if packets, _ := filepath.Glob(filepath.Join(r.srv.o.DataDir, "evidence", "*.json")); len(packets) != 1 {
+		t.Fatalf("%d packets on disk, want the latest provisional only", len(packets))
+	}
 	code, body, h := b.get(ev.URL)
 	sum := sha256.Sum256(body)
 	if code != http.StatusOK || hex.EncodeToString(sum[:]) != ev.SHA256 || h.Get("X-Content-SHA256") != ev.SHA256 {
@@ -417,7 +445,7 @@ func TestEvidencePacketDigestIsTheDownload(t *testing.T) {
 	if !ev.Final {
 		t.Fatal("packet not final after its window")
 	}
-	first := ev.SHA256
+	first = ev.SHA256
 	r.clk.Add(time.Hour)
 	b.getJSON("/console/api/evidence/"+url.PathEscape(id), &ev)
 	if ev.SHA256 != first {
@@ -439,6 +467,7 @@ func TestNewPasswordEndsTheSessions(t *testing.T) {
 	r := newRig(t)
 	c01 := r.browser().signIn("c01")
 	insp := r.browser().signIn("insp")
+	c01Live, inspLive := c01.stream(), insp.stream()
 	users := *r.srv.users.Load()
 	users.Users = append([]config.User(nil), users.Users...)
 	for i := range users.Users {
@@ -452,10 +481,59 @@ func TestNewPasswordEndsTheSessions(t *testing.T) {
 	if code, _, _ := c01.get("/console/api/me"); code != http.StatusUnauthorized {
 		t.Fatalf("session after a new password: %d", code)
 	}
+	c01Live.waitClosed(t) // its live stream ends too
+	if !inspLive.open() {
+		t.Fatal("another user's stream was closed")
+	}
 	if code, _, _ := insp.get("/console/api/me"); code != http.StatusOK {
 		t.Fatalf("another user's session: %d", code)
 	}
 	if code := r.browser().login("c01", "a-new-password-2"); code != http.StatusOK {
 		t.Fatalf("sign in with the new password: %d", code)
+	}
+}
+
+// TestSignInLimitBehindAProxy: behind a trusted proxy the limit counts
+// browsers by X-Forwarded-For; from anyone else the header is ignored.
+func TestSignInLimitBehindAProxy(t *testing.T) {
+	r := newRig(t)
+	login := func(xff, user, pw string) int {
+		req, _ := http.NewRequest(http.MethodPost, r.http.URL+"/login", strings.NewReader(url.Values{"username": {user}, "password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Not trusted: a forged header changes nothing, 20 guesses lock the
+	// (loopback) address whatever it says.
+	// (Wrong passwords of the five known users, four each: no name is
+	// locked, and no slow dummy hash is computed.)
+	for i := range 20 {
+		login(fmt.Sprintf("203.0.113.%d", i), testUsers[i%5].name, "wrong")
+	}
+	if code := login("198.51.100.7", "duty", "duty-password-1"); code != http.StatusTooManyRequests {
+		t.Fatalf("forged X-Forwarded-For got past the address lock: %d", code)
+	}
+	// Trusted: the browsers behind the proxy are told apart.
+	r = newRig(t)
+	r.srv.o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	for i := range 20 {
+		login("203.0.113.9", testUsers[i%5].name, "wrong")
+	}
+	if code := login("203.0.113.9", "duty", "duty-password-1"); code != http.StatusTooManyRequests {
+		t.Fatalf("the guessing browser: %d, want 429", code)
+	}
+	if code := login("198.51.100.7", "duty", "duty-password-1"); code != http.StatusOK {
+		t.Fatalf("another browser behind the same proxy: %d, want 200", code)
+	}
+	// The client cannot pick its address by adding hops of its own: the
+	// proxy appends the real one last.
+	if code := login("198.51.100.8, 203.0.113.9", "duty", "duty-password-1"); code != http.StatusTooManyRequests {
+		t.Fatalf("a forged first hop: %d, want 429", code)
 	}
 }

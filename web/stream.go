@@ -62,6 +62,19 @@ func (h *hub) remove(c *client) {
 	h.m.streams.Set(float64(n))
 }
 
+// dropWhere disconnects the clients match selects (a session that
+// ended, a user whose rights changed): their browsers reconnect and are
+// judged again.
+func (h *hub) dropWhere(match func(*identity) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		if match(c.id) {
+			c.drop()
+		}
+	}
+}
+
 // send queues the events pick returns for each client; a client whose
 // queue is full is disconnected rather than blocking the others (its
 // browser reconnects and reloads).
@@ -228,6 +241,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		case <-c.gone:
 			return
 		case <-keep.C:
+			// The session may have ended (expired, signed out elsewhere) or
+			// the user's rights changed since the stream opened.
+			if now := s.authenticate(r); now == nil || now.Role != c.id.Role || now.Company != c.id.Company {
+				return
+			}
 			ev = keepAlive
 		case ev = <-c.ch:
 		}

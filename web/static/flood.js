@@ -2,7 +2,7 @@
 // points by depth level, sortable tables, 24 h charts and the CAP warnings
 // issued; live from the stream's gauges events.
 
-import { initPage, api, getCity, openStream, el, clear, $, t, tr, errorBox, fmtTime, fmtAgo, fmtNum, hourLabel, fmtClock, loadingBox } from '/static/app.js';
+import { initPage, api, getCity, openStream, el, esc, clear, $, t, tr, errorBox, fmtTime, fmtAgo, fmtNum, hourLabel, fmtClock, loadingBox } from '/static/app.js';
 import { baseMap, drawCity, RAIN_COLORS, DEPTH_COLORS } from '/static/map.js';
 import { barChart, lineChart } from '/static/charts.js';
 
@@ -171,12 +171,12 @@ function drawMarkers() {
     if (!m) {
       m = L.circleMarker([g.lat, g.lon], style).addTo(map);
       m.on('click', () => select(g.device));
-      m.bindTooltip(tip);
+      m.bindTooltip(esc(tip)); // Leaflet sets tooltips as HTML
       markers.set(g.device, m);
     } else {
       m.setStyle(style);
       m.setRadius(style.radius);
-      m.setTooltipContent(tip);
+      m.setTooltipContent(esc(tip));
     }
     if (g.device === selected) m.setStyle({ weight: 4, color: '#000' });
   }

@@ -2,7 +2,7 @@
 // one canvas layer that draws every truck as a heading arrow. Leaflet is the
 // global L from /static/vendor/leaflet/leaflet.js.
 
-import { el, t, tr } from '/static/app.js';
+import { el, esc, t, tr } from '/static/app.js';
 
 const L = window.L;
 
@@ -47,7 +47,7 @@ export function drawCity(map, { districts, sites, routes }, { districtLabels = t
       style: { color: '#4f5d75', weight: 1.5, opacity: 0.8, dashArray: '6 4', fill: true, fillColor: '#4f5d75', fillOpacity: 0.03 },
       interactive: false,
       onEachFeature: (f, layer) => {
-        if (districtLabels && f.properties?.name) layer.bindTooltip(String(f.properties.name), { permanent: true, direction: 'center', className: 'district-label' });
+        if (districtLabels && f.properties?.name) layer.bindTooltip(esc(f.properties.name), { permanent: true, direction: 'center', className: 'district-label' });
       },
     }), outline);
   }
@@ -57,7 +57,7 @@ export function drawCity(map, { districts, sites, routes }, { districtLabels = t
       style: { color: ROUTE_COLOR, weight: 2, opacity: 0.9 },
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
-        layer.bindTooltip(`${p.name || p.id || t('route')}${p.corridor_m ? ` · ±${p.corridor_m} ${t('unit.m')}` : ''}`, { sticky: true });
+        layer.bindTooltip(esc(`${p.name || p.id || t('route')}${p.corridor_m ? ` · ±${p.corridor_m} ${t('unit.m')}` : ''}`), { sticky: true });
         if (p.corridor_m && f.geometry && /LineString/.test(f.geometry.type)) {
           const c = L.geoJSON(f, { style: { color: ROUTE_COLOR, weight: 10, opacity: 0.18, lineCap: 'round', lineJoin: 'round' }, interactive: false });
           c.corridorM = p.corridor_m;
@@ -85,7 +85,7 @@ export function drawCity(map, { districts, sites, routes }, { districtLabels = t
       },
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
-        layer.bindTooltip(`${p.name || p.id || ''} · ${tr('site', p.kind, p.kind || '')}`, { sticky: true });
+        layer.bindTooltip(esc(`${p.name || p.id || ''} · ${tr('site', p.kind, p.kind || '')}`), { sticky: true });
       },
     }));
   }

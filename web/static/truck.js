@@ -3,7 +3,7 @@
 // and its alerts.
 
 import {
-  initPage, api, getCity, el, clear, $, t, tr, errorBox, alertRow, sortAlerts, fmtTime, fmtAgo, fmtNum, fmtLoad,
+  initPage, api, getCity, el, esc, clear, $, t, tr, errorBox, alertRow, sortAlerts, fmtTime, fmtAgo, fmtNum, fmtLoad,
   truckStateBadge, pathArg,
 } from '/static/app.js';
 import { baseMap, drawCity, cityLegend, trackLayer, TRUCK_COLORS } from '/static/map.js';
@@ -81,7 +81,7 @@ async function main() {
   const b = track.getBounds();
   if (x.lat !== undefined && x.lat !== null) {
     L.circleMarker([x.lat, x.lon], { radius: 9, color: '#111', weight: 2, fillColor: TRUCK_COLORS[x.state] || '#888', fillOpacity: 1 })
-      .bindTooltip(x.plate || plate).addTo(map);
+      .bindTooltip(esc(x.plate || plate)).addTo(map);
     b.extend([x.lat, x.lon]);
   }
   if (b.isValid()) map.fitBounds(b, { padding: [24, 24], maxZoom: 16 });
