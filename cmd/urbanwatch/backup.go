@@ -368,6 +368,36 @@ func lastNewline(f *os.File, n int64) (int64, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// frameAfter reports whether a whole frame with a valid CRC starts
+// anywhere in [from, n): the store's own recovery resynchronises to such a
+// frame, so what lies before it is not a tail to cut.
+func frameAfter(f *os.File, from, n int64, order binary.ByteOrder, spoolCRC bool) (bool, error) {
+	if n-from < 8 {
+		return false, nil
+	}
+	buf := make([]byte, n-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return false, err
+	}
+	for i := 0; i+8 <= len(buf); i++ {
+		size := int(order.Uint32(buf[i : i+4]))
+		if size > len(buf)-i-8 {
+			continue
+		}
+		payload := buf[i+8 : i+8+size]
+		var sum uint32
+		if spoolCRC {
+			sum = crc32.Update(crc32.Checksum(buf[i:i+4], castagnoli), castagnoli, payload)
+		} else {
+			sum = crc32.Checksum(payload, castagnoli)
+		}
+		if sum == order.Uint32(buf[i+4:i+8]) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // wholeFrames walks the frames of f from off to n (length uint32, CRC-32C
 // uint32, payload) and returns where an incomplete last frame starts, or n.
 // spoolCRC selects the spool's CRC (over the length bytes and the payload)
@@ -384,6 +414,16 @@ func wholeFrames(f *os.File, off, n int64, order binary.ByteOrder, spoolCRC bool
 		}
 		size := int64(order.Uint32(hdr[:4]))
 		if off+8+size > n {
+			// A torn tail, or a corrupt region the store resynchronised
+			// past on open with acknowledged frames after it: cut only if
+			// no whole frame follows.
+			later, err := frameAfter(f, off+1, n, order, spoolCRC)
+			if err != nil {
+				return 0, err
+			}
+			if later {
+				return n, nil
+			}
 			return off, nil
 		}
 		payload := make([]byte, size)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -320,5 +322,47 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"healthcheck", "-url", "http://127.0.0.1:1/readyz"}, &out, &out); err == nil {
 		t.Fatal("nothing listening: want an error")
+	}
+}
+
+// TestWholeFramesKeepsFramesAfterACorruptRegion: the copy of a spool
+// segment is cut only at a torn tail, not at a corrupt region that the
+// spool resynchronised past on open, with acknowledged frames after it.
+func TestWholeFramesKeepsFramesAfterACorruptRegion(t *testing.T) {
+	frame := func(payload string) []byte {
+		b := make([]byte, 8, 8+len(payload))
+		binary.LittleEndian.PutUint32(b[:4], uint32(len(payload)))
+		sum := crc32.Update(crc32.Checksum(b[:4], castagnoli), castagnoli, []byte(payload))
+		binary.LittleEndian.PutUint32(b[4:8], sum)
+		return append(b, payload...)
+	}
+	var good []byte
+	for i := range 5 {
+		good = append(good, frame(fmt.Sprintf("record %d", i))...)
+	}
+	garbage := []byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5, 6, 7}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"corrupt region, frames after", append(append(append([]byte{}, good...), garbage...), good...), 2*len(good) + len(garbage)},
+		{"torn tail", append(append([]byte{}, good...), frame("a record cut short")[:12]...), len(good)},
+		{"garbage tail", append(append([]byte{}, good...), garbage...), len(good)},
+		{"whole", good, len(good)},
+	} {
+		p := filepath.Join(t.TempDir(), "seg")
+		if err := os.WriteFile(p, tc.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wholeFrames(f, 0, int64(len(tc.data)), binary.LittleEndian, true)
+		f.Close()
+		if err != nil || got != int64(tc.want) {
+			t.Errorf("%s: cut at %d (%v), want %d", tc.name, got, err, tc.want)
+		}
 	}
 }
