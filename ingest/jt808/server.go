@@ -56,6 +56,10 @@ type Options struct {
 	// IdleTimeout closes a connection that sends no frame for this long
 	// (terminals send a heartbeat every 30–60 s). Default 3 min.
 	IdleTimeout time.Duration
+	// AuthTimeout closes a connection that has not authenticated this long
+	// after it opened, so idle or probing connections cannot hold the
+	// slots real terminals need. Default 1 min.
+	AuthTimeout time.Duration
 	// WriteTimeout bounds one reply write. Default 10 s.
 	WriteTimeout time.Duration
 	// MaxFrameBytes caps one frame, flags and escapes included; longer
@@ -123,6 +127,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 3 * time.Minute
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = time.Minute
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
@@ -391,7 +398,7 @@ func (c *conn) readLoop() {
 		if !c.authed {
 			// A connection that does not authenticate soon holds a slot a
 			// real terminal may need.
-			if d := accepted.Add(authDeadline); d.Before(deadline) {
+			if d := accepted.Add(c.s.o.AuthTimeout); d.Before(deadline) {
 				deadline = d
 			}
 		}

@@ -515,3 +515,35 @@ type ingestFunc func(identity, topic string, payload []byte) *ingest.Pending
 func (f ingestFunc) Begin(identity, topic string, payload []byte) *ingest.Pending {
 	return f(identity, topic, payload)
 }
+
+// TestGatewayShutsOutProbes: registration tells nobody a code, probing
+// phone numbers closes the connection, no sub-package is taken before
+// authentication, and a connection that never authenticates is closed.
+func TestGatewayShutsOutProbes(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.AuthTimeout = 300 * time.Millisecond })
+	// Probing unknown phones: each counts as a failed authentication.
+	m := dial(t, r, "013700000001", V2013)
+	for range maxAuthFails {
+		if rr := m.register(); rr.Result != RegisterUnknownTerminal || rr.AuthCode != "" {
+			t.Fatalf("unknown phone: %+v", rr)
+		}
+	}
+	if !m.closedByServer() {
+		t.Fatal("a connection probing phone numbers stayed open")
+	}
+	// A sub-package before authentication is refused and holds nothing.
+	m = dial(t, r, "013800000001", V2013)
+	m.serial++
+	m.write(frame(Header{MsgID: MsgBatchLocation, Version: V2013, Phone: m.phone, Serial: m.serial,
+		SubPackage: true, Total: 2, Index: 1}, []byte{0, 1, 0}))
+	if got := m.reply(m.serial, MsgBatchLocation); got != ResultFailure {
+		t.Fatalf("sub-package before authentication: result %d", got)
+	}
+	// Heartbeats alone do not keep an unauthenticated connection open.
+	if m.call(MsgHeartbeat, nil) != ResultOK {
+		t.Fatal("heartbeat")
+	}
+	if !m.closedByServer() {
+		t.Fatal("a connection that never authenticated stayed open past AuthTimeout")
+	}
+}
