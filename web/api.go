@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -224,10 +225,10 @@ func (s *Server) permitView(c *config.City, plate string, now time.Time) map[str
 	var best *config.Permit
 	bestOpen := false
 	for _, p := range c.PermitsOf(plate) {
-		if !permitValid(p, now, c.Location) {
+		valid, open := p.Check(now, c.Location)
+		if !valid {
 			continue
 		}
-		open := windowOpen(p, now, c.Location)
 		if best == nil || open && !bestOpen {
 			best, bestOpen = p, open
 		}
@@ -241,7 +242,7 @@ func (s *Server) permitView(c *config.City, plate string, now time.Time) map[str
 func (s *Server) permitJSON(c *config.City, p *config.Permit, now time.Time) map[string]any {
 	windows := make([]string, len(p.Windows))
 	for i, w := range p.Windows {
-		windows[i] = clock(w.Start) + "-" + clock(w.End)
+		windows[i] = w.String()
 	}
 	named := func(ids []string) []map[string]string {
 		out := []map[string]string{}
@@ -265,74 +266,11 @@ func (s *Server) permitJSON(c *config.City, p *config.Permit, now time.Time) map
 			sites.add(st.Area, map[string]any{"id": st.ID, "name": st.Name, "kind": st.Kind})
 		}
 	}
-	return map[string]any{"id": p.ID, "valid_from": dateString(p.ValidFrom), "valid_to": dateString(p.ValidTo),
-		"windows": windows, "in_force": permitValid(p, now, c.Location), "window_open": windowOpen(p, now, c.Location),
+	valid, open := p.Check(now, c.Location)
+	return map[string]any{"id": p.ID, "valid_from": p.ValidFrom.String(), "valid_to": p.ValidTo.String(),
+		"windows": windows, "in_force": valid, "window_open": open,
 		"corridor_m": s.corridorOf(c, p), "origins": named(p.Origins), "disposal": named(p.Disposal),
 		"routes": routes, "sites": sites}
-}
-
-func clock(sec int) string {
-	return pad2(sec/3600) + ":" + pad2(sec%3600/60)
-}
-
-func pad2(n int) string {
-	if n < 10 {
-		return "0" + strconv.Itoa(n)
-	}
-	return strconv.Itoa(n)
-}
-
-func dateString(d config.Date) string {
-	return strconv.Itoa(d.Year) + "-" + pad2(d.Month) + "-" + pad2(d.Day)
-}
-
-func dateOf(t time.Time) config.Date {
-	y, m, d := t.Date()
-	return config.Date{Year: y, Month: int(m), Day: d}
-}
-
-func dateLess(a, b config.Date) bool {
-	if a.Year != b.Year {
-		return a.Year < b.Year
-	}
-	if a.Month != b.Month {
-		return a.Month < b.Month
-	}
-	return a.Day < b.Day
-}
-
-// permitValid reports whether p is valid at now: its dates cover the day,
-// or yesterday's window that crosses midnight is still open.
-func permitValid(p *config.Permit, now time.Time, loc *time.Location) bool {
-	t := now.In(loc)
-	d := dateOf(t)
-	if !dateLess(d, p.ValidFrom) && !dateLess(p.ValidTo, d) {
-		return true
-	}
-	return windowOpen(p, now, loc) // the night's window opened on ValidTo
-}
-
-// windowOpen reports whether one of p's daily windows is open at now,
-// counting a window that crosses midnight for the day it opened, which
-// must lie within the permit's dates.
-func windowOpen(p *config.Permit, now time.Time, loc *time.Location) bool {
-	t := now.In(loc)
-	sec := t.Hour()*3600 + t.Minute()*60 + t.Second()
-	today := dateOf(t)
-	yesterday := dateOf(t.AddDate(0, 0, -1))
-	within := func(d config.Date) bool { return !dateLess(d, p.ValidFrom) && !dateLess(p.ValidTo, d) }
-	for _, w := range p.Windows {
-		if w.End > w.Start {
-			if sec >= w.Start && sec < w.End && within(today) {
-				return true
-			}
-			continue
-		}
-		if sec >= w.Start && within(today) || sec < w.End && within(yesterday) {
-			return true
-		}
-	}
-	return false
 }
 
 // alertSummary is an alert in a list or the stream (docs/console.md).
@@ -382,9 +320,6 @@ func (s *Server) summary(a *alerting.Alert, near *orb.Point) alertSummary {
 	}
 	return out
 }
-
-// mayAct reports whether id may act on a (see and change it).
-func mayAct(id *identity, a *alerting.Alert) bool { return mayAlert(id, a) }
 
 func severityRank(s string) int {
 	switch s {
@@ -563,15 +498,11 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 // alert, as the signed-in user.
 func (s *Server) handleAction(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a := s.visibleAlert(w, r)
+		a := s.visibleAlert(w, r) // who may see an alert may act on it (docs/console.md)
 		if a == nil {
 			return
 		}
 		id := identityOf(r)
-		if !mayAct(id, a) {
-			writeError(w, http.StatusForbidden, "your role may not act on this alert")
-			return
-		}
 		var body struct {
 			Note    string `json:"note"`
 			Text    string `json:"text"`
@@ -718,11 +649,4 @@ func (s *Server) gaugeLevel(device string) string {
 	return "none"
 }
 
-func round6(v float64) float64 { return float64(int64(v*1e6+copysignHalf(v))) / 1e6 }
-
-func copysignHalf(v float64) float64 {
-	if v < 0 {
-		return -0.5
-	}
-	return 0.5
-}
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }

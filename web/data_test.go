@@ -202,3 +202,43 @@ func testWait(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestTruckPageShowsThePermitInForce: the permit in force, its windows and
+// dates as the rules judge them (config.Permit.Check).
+func TestTruckPageShowsThePermitInForce(t *testing.T) {
+	r := newRig(t)
+	plate, _ := r.truck(0)
+	b := r.browser().signIn("insp")
+	var page struct {
+		Permit map[string]any `json:"permit"`
+	}
+	if code := b.getJSON("/console/api/trucks/"+url.PathEscape(plate), &page); code != http.StatusOK {
+		t.Fatalf("truck page: %d", code)
+	}
+	p := r.city.PermitsOf(plate)[0]
+	if page.Permit["id"] != p.ID || page.Permit["in_force"] != true || page.Permit["window_open"] != true ||
+		page.Permit["valid_from"] != p.ValidFrom.String() || len(page.Permit["windows"].([]any)) != len(p.Windows) ||
+		page.Permit["windows"].([]any)[0] != p.Windows[0].String() {
+		t.Fatalf("permit %v, want %s in force", page.Permit, p.ID)
+	}
+}
+
+// TestLiveRainCountsAReplayedReportOnce: after a restart the rules replay
+// records the console has seen; the hour's rain must not double.
+func TestLiveRainCountsAReplayedReportOnce(t *testing.T) {
+	r := newRig(t)
+	var dev string
+	for _, g := range r.city.Gauges {
+		if g.Kind == config.GaugeRain {
+			dev = g.Device
+			break
+		}
+	}
+	rec := telemetry.Record{Kind: telemetry.KindRain, Header: telemetry.Header{Device: dev, Seq: 1, TS: r.clk.Now().Add(-time.Minute)},
+		Rain: telemetry.RainReading{MM: 5, IntervalS: 60}}
+	r.srv.Observe(&rec)
+	r.srv.Observe(&rec)
+	if mm, _, ok := r.srv.fleet.gaugeNow(dev); !ok || mm != 5 {
+		t.Fatalf("rain in the last hour %v, want 5", mm)
+	}
+}

@@ -140,6 +140,11 @@ func (f *fleet) observe(r *telemetry.Record) {
 		if g == nil {
 			return
 		}
+		for _, have := range g.rain {
+			if have.ts.Equal(r.TS) {
+				return // a report replayed after a restart: counted once
+			}
+		}
 		g.rain = append(g.rain, rainReport{r.TS, r.Rain.MM})
 		f.trimRainLocked(g)
 		if r.TS.After(g.ts) {
