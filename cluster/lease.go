@@ -65,12 +65,14 @@ func OpenLeases(ctx context.Context, js jetstream.JetStream, o LeaseOptions) (*L
 	if o.Replicas <= 0 {
 		o.Replicas = DefaultReplicas
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   o.Bucket,
-		History:  1,
-		TTL:      o.TTL,
-		Storage:  jetstream.FileStorage,
-		Replicas: o.Replicas,
+	kv, err := openRetry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   o.Bucket,
+			History:  1,
+			TTL:      o.TTL,
+			Storage:  jetstream.FileStorage,
+			Replicas: o.Replicas,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open lease bucket %s: %w", o.Bucket, err)

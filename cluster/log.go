@@ -104,16 +104,18 @@ type Log struct {
 // Nats-Msg-Id over o.DedupWindow.
 func OpenLog(ctx context.Context, js jetstream.JetStream, o LogOptions) (*Log, error) {
 	o.defaults()
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        o.Stream,
-		Description: "urbanwatch accepted device records, partitioned by device",
-		Subjects:    []string{SubjectPrefix + ".*.*"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.Replicas,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      o.MaxAge,
-		Duplicates:  o.DedupWindow,
-		Discard:     jetstream.DiscardOld,
+	st, err := openRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        o.Stream,
+			Description: "urbanwatch accepted device records, partitioned by device",
+			Subjects:    []string{SubjectPrefix + ".*.*"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      o.MaxAge,
+			Duplicates:  o.DedupWindow,
+			Discard:     jetstream.DiscardOld,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open stream %s: %w", o.Stream, err)

@@ -38,11 +38,13 @@ func OpenStates(ctx context.Context, js jetstream.JetStream, bucket string, repl
 	if replicas <= 0 {
 		replicas = DefaultReplicas
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: replicas,
+	kv, err := openRetry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   bucket,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: replicas,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open state bucket %s: %w", bucket, err)

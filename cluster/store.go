@@ -92,6 +92,34 @@ func (w *waiter) Wait() error {
 // Done is closed when Wait would not block.
 func (w *waiter) Done() <-chan struct{} { return w.done }
 
+// transient reports whether a JetStream request failed for want of an
+// answer (no leader yet, an election, a reply lost on a route), not because
+// it was refused.
+func transient(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// openRetry runs open, an idempotent create-or-update of a stream or
+// bucket, with a short deadline per attempt until it succeeds, is refused,
+// or ctx ends: on a cluster that has just formed or is electing a leader a
+// JetStream API request can go unanswered although the work was done.
+func openRetry[T any](ctx context.Context, open func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := open(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // awaitBucket returns once the KV bucket's stream answers reads: a bucket
 // just created on a fresh cluster has no stream leader for a moment, and
 // its first requests find no responders.
@@ -101,8 +129,7 @@ func awaitBucket(ctx context.Context, kv jetstream.KeyValue) error {
 		if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil
 		}
-		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) &&
-			!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		if !transient(err) {
 			return err
 		}
 		select {
