@@ -44,6 +44,12 @@ type LogOptions struct {
 	Replicas    int
 	DedupWindow time.Duration // JetStream's Nats-Msg-Id window
 	MaxAge      time.Duration // 0: keep forever (limits retention)
+	// Key maps a device to the key its partition is computed from; nil
+	// uses the device id. A truck may carry several devices (a GPS
+	// terminal and a sensor box): CityKeys keys them all by the truck, so
+	// one engine sees the whole truck. Every process of a cluster must use
+	// the same Key.
+	Key func(device string) string
 }
 
 func (o *LogOptions) defaults() {
@@ -120,24 +126,23 @@ func OpenLog(ctx context.Context, js jetstream.JetStream, o LogOptions) (*Log, e
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open stream %s: %w", o.Stream, err)
 	}
-	// A stream just created has no leader for a moment; publishes then find
-	// no responder. Return once it has one.
-	for {
-		info, err := st.Info(ctx)
-		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster: stream %s has no leader: %w", o.Stream, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitLeader(ctx, st, o.Stream); err != nil {
+		return nil, err
 	}
 	return &Log{js: js, o: o}, nil
 }
 
 // Partitions is the partition count.
 func (l *Log) Partitions() int { return l.o.Partitions }
+
+// PartitionOf is the partition device's records are in: Partition of its
+// Key.
+func (l *Log) PartitionOf(device string) int {
+	if l.o.Key != nil {
+		device = l.o.Key(device)
+	}
+	return Partition(device, l.o.Partitions)
+}
 
 // Stream is the stream's name.
 func (l *Log) Stream() string { return l.o.Stream }
@@ -179,7 +184,7 @@ func (l *Log) PublishEncoded(ctx context.Context, encoded []byte) (PubAck, error
 }
 
 func (l *Log) message(rec *telemetry.Record, encoded []byte) (*nats.Msg, error) {
-	subj, err := Subject(Partition(rec.Device, l.o.Partitions), rec.Device)
+	subj, err := Subject(l.PartitionOf(rec.Device), rec.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +202,16 @@ func (l *Log) message(rec *telemetry.Record, encoded []byte) (*nats.Msg, error) 
 const publishTry = 2 * time.Second
 
 func (l *Log) publishMsg(ctx context.Context, msg *nats.Msg) (PubAck, error) {
+	return publishRetry(ctx, l.js, l.o.Stream, msg)
+}
+
+// publishRetry publishes msg to stream until it is stored, refused, or ctx
+// ends; a resend carries the same Nats-Msg-Id, so it is stored once.
+func publishRetry(ctx context.Context, js jetstream.JetStream, stream string, msg *nats.Msg) (PubAck, error) {
 	backoff := 20 * time.Millisecond
 	for {
 		tctx, cancel := context.WithTimeout(ctx, publishTry)
-		ack, err := l.js.PublishMsg(tctx, msg, jetstream.WithExpectStream(l.o.Stream))
+		ack, err := js.PublishMsg(tctx, msg, jetstream.WithExpectStream(stream))
 		cancel()
 		if err == nil {
 			return PubAck{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil

@@ -44,6 +44,11 @@ type Options struct {
 	// with a fast clock cannot make other subjects look silent. Zero means
 	// 2s. Without Advance calls (replay) it does not apply.
 	MaxAhead time.Duration
+	// Owns, if set, limits the engine to the devices for which it returns
+	// true: a gauge it does not own is never watched for silence. In
+	// cluster mode each partition's engine owns its partition's devices
+	// and is fed only their records; nil owns every device.
+	Owns func(device string) bool
 }
 
 // Engine evaluates every rule over a stream of accepted records in event
@@ -286,7 +291,9 @@ func (e *Engine) watchGauges() {
 		return
 	}
 	for dev := range e.m.gauges {
-		e.gauge(dev)
+		if e.o.Owns == nil || e.o.Owns(dev) {
+			e.gauge(dev)
+		}
 	}
 }
 
