@@ -79,6 +79,8 @@ type App struct {
 	alertStage *alertingStage
 	// console is the web console; nil without console.users.
 	console *web.Server
+	// node is this process's part in a cluster; nil on a single node.
+	node *clusterNode
 }
 
 // spoolStore adapts the spool to the Store ingest declares.
@@ -107,16 +109,29 @@ func New(o Options) (a *App, err error) {
 			opened.closeStores()
 		}
 	}()
-	a.spool, err = spool.Open(spool.Options{
-		Dir:          filepath.Join(cfg.DataDir, "spool"),
-		SegmentBytes: int64(cfg.Spool.SegmentBytes),
-		MaxBytes:     int64(cfg.Spool.MaxBytes),
-		WarnRatio:    cfg.Spool.WarnRatio,
-		Logger:       o.Logger.With().Str("component", "spool").Logger(),
-		Registerer:   o.Metrics,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open spool: %w", err)
+	clustered := cfg.Cluster.Enabled()
+	var store ingest.Store
+	if clustered {
+		// The record stream replaces the spool: ingest acknowledges once
+		// JetStream has the record, replicated.
+		a.node, err = openCluster(cfg, o.City, o.Logger.With().Str("component", "cluster").Logger(), o.Metrics, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		store = a.node.records.Store(0)
+	} else {
+		a.spool, err = spool.Open(spool.Options{
+			Dir:          filepath.Join(cfg.DataDir, "spool"),
+			SegmentBytes: int64(cfg.Spool.SegmentBytes),
+			MaxBytes:     int64(cfg.Spool.MaxBytes),
+			WarnRatio:    cfg.Spool.WarnRatio,
+			Logger:       o.Logger.With().Str("component", "spool").Logger(),
+			Registerer:   o.Metrics,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open spool: %w", err)
+		}
+		store = spoolStore{a.spool}
 	}
 	a.dead, err = ingest.OpenDeadLetters(ingest.DeadLetterOptions{
 		Dir:        filepath.Join(cfg.DataDir, "deadletters"),
@@ -130,7 +145,7 @@ func New(o Options) (a *App, err error) {
 	}
 	a.ingester, err = ingest.New(ingest.Options{
 		Devices:     o.Registry,
-		Store:       spoolStore{a.spool},
+		Store:       store,
 		DeadLetters: a.dead,
 		Now:         o.Now,
 		MaxPayload:  cfg.Ingest.MaxPayloadBytes,
@@ -145,17 +160,22 @@ func New(o Options) (a *App, err error) {
 	}
 	// Redeliveries of messages stored before a restart must still be
 	// recognised: rebuild the dedup window from what the spool retains.
-	seeded := 0
-	if err := a.spool.Scan(func(p []byte) error {
-		if a.ingester.Seed(p) == nil {
-			seeded++
+	// (In cluster mode the stream's Nats-Msg-Id window does it.)
+	if a.spool != nil {
+		seeded := 0
+		if err := a.spool.Scan(func(p []byte) error {
+			if a.ingester.Seed(p) == nil {
+				seeded++
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("seed dedup from spool: %w", err)
 		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("seed dedup from spool: %w", err)
+		a.log.Info().Int("records", seeded).Msg("dedup window rebuilt from the spool")
 	}
-	a.log.Info().Int("records", seeded).Msg("dedup window rebuilt from the spool")
-	if o.City != nil {
+	// The alert journal: the rules stage's output on a single node, the
+	// copy of UW_ALERTS on the cluster's alerting node.
+	if o.City != nil && (!clustered || cfg.Cluster.Alerting) {
 		a.journal, err = spool.Open(spool.Options{
 			Dir:          filepath.Join(cfg.DataDir, "alerts"),
 			SegmentBytes: 8 << 20,
@@ -165,6 +185,8 @@ func New(o Options) (a *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("open alert journal: %w", err)
 		}
+	}
+	if o.City != nil && !clustered {
 		a.rules, err = newRulesStage(o.City, a.spool, a.journal, cfg.DataDir, o.Now,
 			o.Logger.With().Str("component", "rules").Logger(), o.Metrics)
 		if err != nil {
@@ -195,7 +217,7 @@ func New(o Options) (a *App, err error) {
 	if err = a.newJT808(); err != nil {
 		return nil, err
 	}
-	if o.City != nil {
+	if a.journal != nil {
 		if err = a.newAlerting(o.Alerting); err != nil {
 			return nil, err
 		}
@@ -226,26 +248,33 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer a.managed.Stop()
 		a.influx = a.managed.URL()
 	}
-	cursor, err := a.spool.Cursor("influx")
-	if err != nil {
-		return fmt.Errorf("spool cursor: %w", err)
+	var src influx.Source
+	switch {
+	case a.spool != nil:
+		if src, err = a.spool.Cursor("influx"); err != nil {
+			return fmt.Errorf("spool cursor: %w", err)
+		}
+	case a.node.store != nil:
+		src = a.node.store
 	}
-	a.writer, err = influx.NewWriter(cursor, influx.Options{
-		URL: a.influx, Token: cfg.Influx.Token, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket(),
-		BatchLines: cfg.Influx.BatchLines, Timeout: cfg.Influx.Timeout,
-		Logger:     a.log.With().Str("component", "influx").Logger(),
-		Registerer: a.metrics,
-		// reason is "<code>: <detail>", code undecodable or refused.
-		Rejected: func(reason string, rec []byte) {
-			code, detail, _ := strings.Cut(reason, ": ")
-			a.dead.Put(a.o.Now(), ingest.Reason("influx_"+code), detail, "", "", rec)
-		},
-	})
-	if err != nil {
-		return err
+	if src != nil {
+		a.writer, err = influx.NewWriter(src, influx.Options{
+			URL: a.influx, Token: cfg.Influx.Token, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket(),
+			BatchLines: cfg.Influx.BatchLines, Timeout: cfg.Influx.Timeout,
+			Logger:     a.log.With().Str("component", "influx").Logger(),
+			Registerer: a.metrics,
+			// reason is "<code>: <detail>", code undecodable or refused.
+			Rejected: func(reason string, rec []byte) {
+				code, detail, _ := strings.Cut(reason, ": ")
+				a.dead.Put(a.o.Now(), ingest.Reason("influx_"+code), detail, "", "", rec)
+			},
+		})
+		if err != nil {
+			return err
+		}
 	}
 	var trips *tripStage
-	if a.rules != nil {
+	if a.journal != nil {
 		if trips, err = a.newTripStage(); err != nil {
 			return err
 		}
@@ -273,7 +302,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWriter()
 	writerDone := make(chan error, 1)
-	go func() { writerDone <- a.writer.Run(writerCtx) }()
+	if a.writer != nil {
+		go func() { writerDone <- a.writer.Run(writerCtx) }()
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -290,6 +321,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 	})
 	if a.rules != nil {
 		g.Go(func() error { return a.rules.Run(gctx) })
+	}
+	if n := a.node; n != nil {
+		if n.assigner != nil {
+			g.Go(func() error { return n.assigner.Run(gctx) })
+		}
+		if n.alerts != nil {
+			g.Go(func() error { return n.bridge(gctx, a.journal) })
+		}
+		if a.console != nil {
+			g.Go(func() error { return n.follow(gctx, a.console.Observe) })
+		}
+	}
+	if a.journal != nil {
 		g.Go(func() error { return a.alertStage.Run(gctx) })
 		g.Go(func() error { return a.alerting.Run(gctx) })
 		if a.console != nil {
@@ -329,6 +373,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return a.jt808.Run(gctx) }) // returns once its pending reports are settled
 	}
 	g.Go(func() error {
+		if a.writer == nil {
+			return nil
+		}
 		select {
 		case err := <-writerDone:
 			if err != nil {
@@ -349,10 +396,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	a.ready.Store(false)
 	// Sources are stopped; let the writer finish its current batch.
 	stopWriter()
-	select {
-	case <-writerDone:
-	case <-time.After(10 * time.Second):
-		a.log.Warn().Msg("influx writer did not stop in 10s; the spool keeps its records")
+	if a.writer != nil {
+		select {
+		case <-writerDone:
+		case <-time.After(10 * time.Second):
+			a.log.Warn().Msg("influx writer did not stop in 10s; the spool keeps its records")
+		}
 	}
 	return err
 }
@@ -363,7 +412,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 // which keeps every alert and decision. A bad file is refused with all its
 // errors and the configuration in force stays.
 func (a *App) ReloadCity() error {
-	if a.rules == nil || a.cfg.City == "" {
+	if (a.rules == nil && a.node == nil) || a.cfg.City == "" {
 		return errors.New("no city configured")
 	}
 	c, err := config.LoadCity(a.cfg.City, a.o.Registry)
@@ -378,15 +427,22 @@ func (a *App) ReloadCity() error {
 			return err
 		}
 	}
-	if err := a.alerting.Reload(settings, c); err != nil {
-		a.rules.refused()
-		return err
+	if a.alerting != nil {
+		if err := a.alerting.Reload(settings, c); err != nil {
+			a.rules.refused()
+			return err
+		}
 	}
 	if err := a.reloadUsers(c); err != nil {
 		a.rules.refused()
 		return err
 	}
-	a.rules.Reload(c)
+	if a.rules != nil {
+		a.rules.Reload(c)
+	}
+	if a.node != nil && a.node.rules != nil {
+		a.node.rules.SetCity(c)
+	}
 	if a.console != nil {
 		a.console.SetCity(c)
 	}
@@ -394,6 +450,10 @@ func (a *App) ReloadCity() error {
 }
 
 func (a *App) closeStores() {
+	defer func() {
+		a.node.close()
+		a.node = nil
+	}()
 	if a.alerting != nil {
 		if err := a.alerting.Close(); err != nil {
 			a.log.Error().Err(err).Msg("close alert store")

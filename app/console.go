@@ -54,7 +54,9 @@ func (a *App) newConsole() error {
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	a.rules.observe = a.console.Observe
+	if a.rules != nil {
+		a.rules.observe = a.console.Observe
+	}
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/urbanwatch/urbanwatch/storage/spool"
 )
 
 // routes serves the operational endpoints:
@@ -13,8 +15,9 @@ import (
 //	/healthz  200 while the process serves HTTP
 //	/api/…    the alert API, and /cap/… the CAP warnings (alerting.Manager.Handler)
 //	/readyz   200 while devices' messages can be accepted (listeners up, spool
-//	          below its ceiling); 503 with the reason otherwise. InfluxDB being
-//	          down does not make urbanwatch unready: the spool holds the data.
+//	          below its ceiling, or in cluster mode connected to NATS); 503
+//	          with the reason otherwise. InfluxDB being down does not make
+//	          urbanwatch unready: the spool (or the stream) holds the data.
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	if a.alerting != nil {
@@ -31,13 +34,20 @@ func (a *App) routes() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		st := a.spool.Stats()
 		body := map[string]any{
-			"mqtt":              a.MQTTAddr(),
-			"spool_bytes":       st.Bytes,
-			"spool_usage_ratio": st.UsageRatio,
-			"influx":            a.influx,
-			"running":           a.ready.Load(),
+			"mqtt":    a.MQTTAddr(),
+			"influx":  a.influx,
+			"running": a.ready.Load(),
+		}
+		var st spool.Stats
+		if a.spool != nil {
+			st = a.spool.Stats()
+			body["spool_bytes"], body["spool_usage_ratio"] = st.Bytes, st.UsageRatio
+		}
+		nats := ""
+		if a.node != nil {
+			nats = a.node.nc.Status().String()
+			body["nats"] = nats
 		}
 		code := http.StatusOK
 		switch {
@@ -45,6 +55,8 @@ func (a *App) routes() http.Handler {
 			code, body["reason"] = http.StatusServiceUnavailable, "starting or stopping"
 		case st.UsageRatio >= 1:
 			code, body["reason"] = http.StatusServiceUnavailable, "spool at its disk ceiling: InfluxDB is not draining it"
+		case a.node != nil && nats != "CONNECTED":
+			code, body["reason"] = http.StatusServiceUnavailable, "not connected to NATS: records cannot be stored"
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

@@ -231,7 +231,11 @@ func (s *rulesStage) Trip(t *telemetry.Trip) {
 }
 
 // refused counts a reload that failed validation.
-func (s *rulesStage) refused() { s.reloads.WithLabelValues("refused").Inc() }
+func (s *rulesStage) refused() {
+	if s != nil {
+		s.reloads.WithLabelValues("refused").Inc()
+	}
+}
 
 // Reload hands a new configuration to the engine's goroutine.
 func (s *rulesStage) Reload(c *config.City) {

@@ -27,8 +27,9 @@ type DurableOptions struct {
 	// default 20000.
 	MaxAckPending int
 	// AckWait is how long a delivered message may stay unacked before it
-	// is delivered again; default 2 minutes. A consumer stuck on a slow
-	// sink longer than that gets messages again: its writes must be
+	// is delivered again; default 30 s. It is how long the records a dead
+	// node had fetched wait before a survivor gets them; a reader stuck on
+	// a slow sink longer than that sees them again, so its writes must be
 	// idempotent (InfluxDB points and alert event keys are).
 	AckWait time.Duration
 }
@@ -52,7 +53,7 @@ func OpenDurable(ctx context.Context, js jetstream.JetStream, o DurableOptions) 
 		o.MaxAckPending = 20000
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 2 * time.Minute
+		o.AckWait = 30 * time.Second
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       o.Name,

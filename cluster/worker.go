@@ -166,6 +166,9 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 	}
 	if len(cp.Data) >= 8 {
 		pt.outSeq = binary.BigEndian.Uint64(cp.Data[:8])
+	}
+	// A checkpoint saved only to fence has no snapshot yet.
+	if len(cp.Data) > 8 {
 		if err := pt.engine.Restore(cp.Data[8:]); err != nil {
 			log.Error().Err(err).Uint64("seq", cp.Seq).Msg("partition state unreadable; starting empty from the checkpoint's position")
 		}

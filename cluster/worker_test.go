@@ -15,7 +15,6 @@ import (
 	"github.com/urbanwatch/urbanwatch/config"
 	"github.com/urbanwatch/urbanwatch/internal/citytest"
 	"github.com/urbanwatch/urbanwatch/internal/testenv"
-	"github.com/urbanwatch/urbanwatch/rules"
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
@@ -104,70 +103,12 @@ func startWorker(t *testing.T, c *testenv.NATSCluster, id string, city *config.C
 // order.
 func outputIDs(t *testing.T, ctx context.Context, js jetstream.JetStream) []string {
 	t.Helper()
-	cons, err := js.OrderedConsumer(ctx, cluster.DefaultOutputStream, jetstream.OrderedConsumerConfig{})
+	ids, err := citytest.EventIDs(ctx, js, cluster.DefaultOutputStream)
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := cons.CachedInfo().NumPending
-	var ids []string
-	for uint64(len(ids)) < want {
-		b, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range b.Messages() {
-			ids = append(ids, m.Headers().Get(jetstream.MsgIDHeader))
-			n++
-		}
-		if n == 0 {
-			t.Fatalf("output stream: read %d of %d", len(ids), want)
-		}
 	}
 	return ids
 }
-
-// replayIDs runs one engine over the record stream in stream order: the
-// single-node answer.
-func replayIDs(t *testing.T, ctx context.Context, log *cluster.Log, js jetstream.JetStream, city *config.City) []string {
-	t.Helper()
-	var ids []string
-	eng, err := rules.New(rules.Options{City: city,
-		Sink:  rules.SinkFunc(func(a *telemetry.Alert) { ids = append(ids, a.Key()) }),
-		Trips: tripFunc(func(tr *telemetry.Trip) { ids = append(ids, "trip:"+tr.ID) })})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(ctx, log.Stream(), jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := cons.CachedInfo().NumPending
-	for read := uint64(0); read < want; {
-		b, err := cons.Fetch(1024, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range b.Messages() {
-			var rec telemetry.Record
-			if err := rec.UnmarshalBinary(m.Data()); err != nil {
-				t.Fatal(err)
-			}
-			eng.Process(&rec)
-			n++
-		}
-		if n == 0 {
-			t.Fatalf("record stream: read %d of %d", read, want)
-		}
-		read += uint64(n)
-	}
-	return ids
-}
-
-type tripFunc func(*telemetry.Trip)
-
-func (f tripFunc) Trip(t *telemetry.Trip) { f(t) }
 
 // TestWorkerTakeoverAnnouncesOnce: a worker that dies without a checkpoint
 // (its connection cut, its leases left to expire) is replaced by two
@@ -215,7 +156,10 @@ func TestWorkerTakeoverAnnouncesOnce(t *testing.T) {
 	publish(recs[half:])
 	testenv.WaitFor(t, 60*time.Second, func() bool { return seenBC.Load() >= int64(len(recs)) }, "workers b and c evaluating every record")
 
-	want := replayIDs(t, ctx, parts.log, js, city)
+	want, _, err := citytest.Replay(ctx, js, parts.log.Stream(), city)
+	if err != nil {
+		t.Fatal(err)
+	}
 	testenv.WaitFor(t, 10*time.Second, func() bool { return len(outputIDs(t, ctx, js)) >= len(want) }, "every event published")
 	got := outputIDs(t, ctx, js)
 	slices.Sort(got)

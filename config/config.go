@@ -42,8 +42,61 @@ type Config struct {
 	// JT808 is the JT/T 808 gateway for terminals that speak it instead of
 	// MQTT (docs/jt808.md); off unless listen is set.
 	JT808 JT808 `yaml:"jt808"`
+	// Cluster makes this process one node of a cluster on NATS JetStream
+	// (docs/cluster.md); off unless nats is set.
+	Cluster Cluster `yaml:"cluster"`
 
 	path string
+}
+
+// Cluster sets cluster mode. With nats set, ingest acknowledges a device
+// once JetStream has its record (not the local spool), the rules run as
+// partitions leased among the nodes, the InfluxDB writer drains a durable
+// consumer, and the one node with alerting: true keeps the alert store,
+// sends SMS and CAP, and serves the console.
+type Cluster struct {
+	// NATS lists the NATS server URLs, e.g. nats://10.0.0.1:4222.
+	NATS []string `yaml:"nats"`
+	// Node names this node in the cluster (its partition leases); unique.
+	// Default: the host name.
+	Node string `yaml:"node"`
+	// Partitions is the record stream's partition count; every node must
+	// agree (default 64).
+	Partitions int `yaml:"partitions"`
+	// Replicas of the streams and buckets (default 3; 1 for a
+	// single-server NATS).
+	Replicas int `yaml:"replicas"`
+	// LeaseTTL is how long a silent node keeps its partitions (default
+	// 10s); CheckpointEvery how often a partition saves its state (10s).
+	LeaseTTL        time.Duration `yaml:"lease_ttl"`
+	CheckpointEvery time.Duration `yaml:"checkpoint_every"`
+	// AckWait is how long a record fetched by a node's InfluxDB writer
+	// (or an event by the alerting bridge) may stay unacknowledged before
+	// it is delivered again, to whoever fetches next: how long a dead
+	// node's in-flight batch waits (default 30s).
+	AckWait time.Duration `yaml:"ack_wait"`
+	// Alerting makes this node the one that runs alerting and the console.
+	Alerting bool `yaml:"alerting"`
+	// Roles limits what the node does beyond ingest (every node runs the
+	// broker): any of rules and store (the InfluxDB writer); default both.
+	// Alerting is set apart above.
+	Roles []string `yaml:"roles"`
+}
+
+// Enabled reports whether cluster mode is on.
+func (c Cluster) Enabled() bool { return len(c.NATS) > 0 }
+
+// Has reports whether the node takes role (rules or store).
+func (c Cluster) Has(role string) bool {
+	if len(c.Roles) == 0 {
+		return true
+	}
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
 }
 
 // JT808 sets the JT/T 808 gateway.
@@ -231,6 +284,8 @@ func Default() *Config {
 		Influx:  Influx{Database: "urbanwatch", RetentionPolicy: "autogen", BatchLines: 5000, Timeout: 30 * time.Second},
 		Console: Console{SessionTTL: 12 * time.Hour},
 		JT808:   JT808{MaxConnections: 20000, IdleTimeout: 3 * time.Minute},
+		Cluster: Cluster{Partitions: 64, Replicas: 3, LeaseTTL: 10 * time.Second, CheckpointEvery: 10 * time.Second,
+			AckWait: 30 * time.Second},
 	}
 }
 
@@ -329,6 +384,30 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.BatchLines < 1 || c.Influx.BatchLines > 100_000 {
 		bad("influx.batch_lines %d: want 1 to 100000", c.Influx.BatchLines)
+	}
+	if c.Cluster.Enabled() {
+		for _, u := range c.Cluster.NATS {
+			if !hasScheme(u, "nats", "tls") {
+				bad("cluster.nats %q: want nats:// or tls://", u)
+			}
+		}
+		if c.Cluster.Partitions < 1 || c.Cluster.Partitions > 4096 {
+			bad("cluster.partitions %d: want 1 to 4096", c.Cluster.Partitions)
+		}
+		if c.Cluster.Replicas != 1 && c.Cluster.Replicas != 3 && c.Cluster.Replicas != 5 {
+			bad("cluster.replicas %d: want 1, 3 or 5", c.Cluster.Replicas)
+		}
+		if c.Cluster.LeaseTTL < time.Second || c.Cluster.CheckpointEvery < 100*time.Millisecond || c.Cluster.AckWait < time.Second {
+			bad("cluster.lease_ttl and ack_wait must be at least 1s, checkpoint_every at least 100ms")
+		}
+		for _, r := range c.Cluster.Roles {
+			if r != "rules" && r != "store" {
+				bad("cluster.roles %q: want rules or store", r)
+			}
+		}
+		if c.MQTT.External.URL != "" {
+			bad("cluster mode ingests through the embedded broker (or jt808); mqtt.external is for a single node")
+		}
 	}
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		bad("console.session_ttl %s: want 1m to 168h", c.Console.SessionTTL)

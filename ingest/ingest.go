@@ -232,7 +232,7 @@ func (p *Pending) Wait() Outcome {
 		in.unavailable.Inc()
 		if ok, n := in.storLog.Allow(in.o.Now()); ok {
 			in.o.Logger.Error().Err(err).Int("suppressed", n).Str("device", rec.Device).
-				Msg("spool refused a message; not acknowledged, the device will resend")
+				Msg("store refused a message; not acknowledged, the device will resend")
 		}
 		return Outcome{Status: Unavailable, Err: err}
 	}
