@@ -47,6 +47,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'StreamFanout' -benchtime 50x -timeout 30m ./web/
 	$(GO) test -run '^$$' -bench 'Observe' -timeout 30m ./web/
 	$(GO) test -run '^$$' -bench 'LogStore' -benchtime 20000x -timeout 30m ./cluster/
+	$(GO) test -run '^$$' -bench 'ClusterRules' -benchtime 300000x -count 2 -timeout 30m ./cluster/
 
 ## eval: the rules over a large simulated night and storm with exact ground
 ## truth; prints precision and recall per rule.
