@@ -80,16 +80,18 @@ func openCluster(cfg *config.Config, city *config.City, log zerolog.Logger, reg 
 			n.nc.Close()
 		}
 	}()
-	if n.js, err = jetstream.New(n.nc); err != nil {
+	// A publish whose ack was lost with a stream leader must fail (and be
+	// retried), not hold its slot among the pending acks forever.
+	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncTimeout(5*time.Second)); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if n.records, err = cluster.OpenLog(ctx, n.js, cluster.LogOptions{Partitions: cc.Partitions, Replicas: cc.Replicas,
-		Key: cluster.CityKeys(city)}); err != nil {
+		MaxAge: cc.Retention, Key: cluster.CityKeys(city)}); err != nil {
 		return nil, err
 	}
-	if n.out, err = cluster.OpenOutput(ctx, n.js, cluster.OutputOptions{Replicas: cc.Replicas}); err != nil {
+	if n.out, err = cluster.OpenOutput(ctx, n.js, cluster.OutputOptions{Replicas: cc.Replicas, MaxAge: cc.Retention}); err != nil {
 		return nil, err
 	}
 	if cc.Has("store") {
@@ -138,7 +140,10 @@ func (n *clusterNode) bridge(ctx context.Context, journal *spool.Spool) error {
 			}
 			return fmt.Errorf("cluster alerts: %w", err)
 		}
-		var last *spool.Commit
+		// Every record's commit is checked: the journal refuses one record
+		// (full, too large) with a commit of its own while later ones may
+		// succeed, and nothing is acked unless all of the batch is on disk.
+		commits := make([]*spool.Commit, 0, len(msgs))
 		for _, m := range msgs {
 			md, err := m.Metadata()
 			if err != nil {
@@ -146,10 +151,12 @@ func (n *clusterNode) bridge(ctx context.Context, journal *spool.Spool) error {
 			}
 			rec := make([]byte, 8, 8+len(m.Data()))
 			binary.BigEndian.PutUint64(rec, md.Sequence.Stream)
-			last = journal.Submit(append(rec, m.Data()...))
+			commits = append(commits, journal.Submit(append(rec, m.Data()...)))
 		}
-		if err := last.Wait(); err != nil {
-			return fmt.Errorf("alert journal: %w", err)
+		for _, c := range commits {
+			if err := c.Wait(); err != nil {
+				return fmt.Errorf("alert journal: %w", err)
+			}
 		}
 		cluster.AckAll(msgs)
 		n.bridged.Add(float64(len(msgs)))
@@ -161,17 +168,17 @@ func (n *clusterNode) bridge(ctx context.Context, journal *spool.Spool) error {
 // starts from the newest records, and the map fills as trucks report).
 func (n *clusterNode) follow(ctx context.Context, observe func(*telemetry.Record)) error {
 	for ctx.Err() == nil {
+		var it jetstream.MessagesContext
 		cons, err := n.js.OrderedConsumer(ctx, n.records.Stream(), jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverNewPolicy})
+		if err == nil {
+			it, err = cons.Messages(jetstream.PullHeartbeat(time.Second))
+		}
 		if err != nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
-			continue
-		}
-		it, err := cons.Messages()
-		if err != nil {
 			continue
 		}
 		stop := context.AfterFunc(ctx, it.Stop)

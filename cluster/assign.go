@@ -96,22 +96,43 @@ func (a *Assigner) tick(ctx context.Context) {
 	if err := ls.Heartbeat(ctx, a.o.ID); err != nil {
 		log.Warn().Err(err).Msg("heartbeat failed")
 	}
-	now := time.Now()
+	// Renew every lease at once, each with a short deadline and without
+	// holding a.mu: a node cut off from NATS must notice within the TTL,
+	// not after one 5 s timeout per partition. A lease not renewed for
+	// 0.8 TTL stops its partition before anyone else can take it.
 	a.mu.Lock()
+	held := make(map[int]*owned, len(a.owned))
 	for p, ow := range a.owned {
-		err := ls.Renew(ctx, ow.lease)
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrLost) || !ow.lease.Valid(now, ls.TTL()):
-			// Lost (or cut off for too long to be sure): stop at once.
-			log.Warn().Err(err).Int("partition", p).Msg("lease lost; partition stopped")
-			ow.cancel()
-			delete(a.owned, p)
-		default:
-			log.Warn().Err(err).Int("partition", p).Msg("lease renewal failed; retrying")
-		}
+		held[p] = ow
 	}
 	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for p, ow := range held {
+		wg.Go(func() {
+			var err error
+			if ow.lease.Valid(time.Now(), ls.TTL()) {
+				rctx, cancel := context.WithTimeout(ctx, max(ls.TTL()/5, 250*time.Millisecond))
+				err = ls.Renew(rctx, ow.lease)
+				cancel()
+			} else {
+				err = errors.New("not renewed for 0.8 TTL")
+			}
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrLost) || !ow.lease.Valid(time.Now(), ls.TTL()):
+				log.Warn().Err(err).Int("partition", p).Msg("lease lost; partition stopped")
+				ow.cancel()
+				a.mu.Lock()
+				if a.owned[p] == ow {
+					delete(a.owned, p)
+				}
+				a.mu.Unlock()
+			default:
+				log.Warn().Err(err).Int("partition", p).Msg("lease renewal failed; retrying")
+			}
+		})
+	}
+	wg.Wait()
 
 	live, err := ls.Live(ctx)
 	if err != nil {

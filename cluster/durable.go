@@ -83,13 +83,16 @@ func (d *Durable) Fetch(ctx context.Context, max int) ([]jetstream.Msg, error) {
 			if len(msgs) > 0 {
 				return msgs, nil
 			}
+		} else if !transientFetch(err) {
+			return nil, fmt.Errorf("cluster: fetch %s: %w", d.name, err)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// Nothing waiting: wait for one message (or a second), then take
-		// whatever has arrived with it on the next round.
-		batch, err = d.cons.Fetch(1, jetstream.FetchMaxWait(time.Second), jetstream.FetchContext(ctx))
+		// Nothing waiting: wait for one message (at most a second, so
+		// that ctx is looked at again), then take whatever has arrived
+		// with it on the next round.
+		batch, err = d.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
 		if err == nil {
 			if msgs := collect(batch); len(msgs) > 0 {
 				return msgs, nil
@@ -123,7 +126,7 @@ func collect(b jetstream.MessageBatch) []jetstream.Msg {
 // one but a connection closed for good (a node lost, a leader election, a
 // reconnect in progress).
 func transientFetch(err error) bool {
-	return !errors.Is(err, nats.ErrConnectionClosed)
+	return !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, jetstream.ErrInvalidOption)
 }
 
 // AckAll acknowledges msgs and returns how many acks could not be sent. A

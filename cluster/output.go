@@ -100,12 +100,12 @@ func (o *Output) Publish(ctx context.Context, p int, id string, payload []byte) 
 }
 
 // Published returns the de-duplication ids of partition p's events stored
-// at stream sequence from or later, and the last sequence of the stream it
-// looked at. A new owner of p suppresses these when its replay derives
+// at stream sequence from or later, each with its stream sequence, and the
+// last sequence of the stream it looked at. A new owner of p suppresses these when its replay derives
 // them again: they were announced by the previous owner after the
 // checkpoint it restored.
-func (o *Output) Published(ctx context.Context, p int, from uint64) (map[string]struct{}, uint64, error) {
-	ids := map[string]struct{}{}
+func (o *Output) Published(ctx context.Context, p int, from uint64) (map[string]uint64, uint64, error) {
+	ids := map[string]uint64{}
 	st, err := o.js.Stream(ctx, o.o.Stream)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster: stream %s: %w", o.o.Stream, err)
@@ -141,12 +141,14 @@ func (o *Output) Published(ctx context.Context, p int, from uint64) (map[string]
 		n := 0
 		for m := range batch.Messages() {
 			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, 0, fmt.Errorf("cluster: %s metadata: %w", o.o.Stream, err)
+			}
 			if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
-				ids[id] = struct{}{}
+				ids[id] = md.Sequence.Stream
 			}
-			if md, err := m.Metadata(); err == nil && md.Sequence.Stream > last {
-				last = md.Sequence.Stream
-			}
+			last = max(last, md.Sequence.Stream)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, 0, fmt.Errorf("cluster: read %s of partition %d: %w", o.o.Stream, p, err)

@@ -130,7 +130,9 @@ type partition struct {
 	r        *Rules
 	p        int
 	engine   *rules.Engine
-	suppress map[string]struct{}
+	// suppress holds the predecessor's events not yet derived again, with
+	// their UW_ALERTS sequences.
+	suppress map[string]uint64
 	pending  []pendingEvent
 	outSeq   uint64 // every event of this partition up to here is stored
 	failed   error
@@ -156,7 +158,7 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 	if err != nil {
 		return err
 	}
-	pt := &partition{r: r, p: p, suppress: map[string]struct{}{}, log: log}
+	pt := &partition{r: r, p: p, log: log}
 	city := r.city.Load()
 	pt.engine, err = rules.New(rules.Options{City: city, Sink: rules.SinkFunc(pt.emit), Trips: pt,
 		MaxAhead: r.o.MaxAhead, Logger: log,
@@ -180,7 +182,7 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 	pt.suppress, pt.outSeq = ids, max(pt.outSeq, last)
 	// Save at once under our token: from now on the previous holder's
 	// checkpoint writes are fenced.
-	if err := r.o.States.Save(ctx, lease, cp.Seq, encodeState(pt.outSeq, cp.Data[min(8, len(cp.Data)):])); err != nil {
+	if err := r.o.States.Save(ctx, lease, cp.Seq, encodeState(pt.savedOutSeq(), cp.Data[min(8, len(cp.Data)):])); err != nil {
 		return err
 	}
 	log.Info().Uint64("from", cp.Seq+1).Int("announced", len(ids)).Msg("partition resumed")
@@ -206,7 +208,9 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 	seq, saved := cp.Seq, cp.Seq
 	lastSave := r.o.Now()
 	save := func(ctx context.Context) error {
-		if seq == saved {
+		// Events derived with no record (silences the wall clock found)
+		// are saved too.
+		if seq == saved && len(pt.pending) == 0 {
 			return nil
 		}
 		if err := pt.flush(ctx); err != nil {
@@ -217,7 +221,7 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 		if err != nil {
 			return fmt.Errorf("cluster: partition %d snapshot: %w", p, err)
 		}
-		if err := r.o.States.Save(ctx, lease, seq, encodeState(pt.outSeq, snap)); err != nil {
+		if err := r.o.States.Save(ctx, lease, seq, encodeState(pt.savedOutSeq(), snap)); err != nil {
 			if errors.Is(err, ErrFenced) {
 				r.saves.WithLabelValues("fenced").Inc()
 			} else {
@@ -282,6 +286,18 @@ func (r *Rules) Run(ctx context.Context, lease *Lease) error {
 			lastSave = now
 		}
 	}
+}
+
+// savedOutSeq is the UW_ALERTS sequence a checkpoint may claim: outSeq,
+// but below every predecessor's event the replay has not derived again
+// yet, so that the next owner, should this one stop before, reads those
+// ids again and still suppresses them.
+func (pt *partition) savedOutSeq() uint64 {
+	s := pt.outSeq
+	for _, seq := range pt.suppress {
+		s = min(s, seq-1)
+	}
+	return s
 }
 
 // emit publishes one alert event (the engine's Sink), unless the previous

@@ -75,6 +75,10 @@ type Cluster struct {
 	// it is delivered again, to whoever fetches next: how long a dead
 	// node's in-flight batch waits (default 30s).
 	AckWait time.Duration `yaml:"ack_wait"`
+	// Retention is how long the record and alert streams keep what they
+	// hold (default 168h): the longest outage of a consumer (InfluxDB,
+	// the alerting node) the cluster rides out without losing data.
+	Retention time.Duration `yaml:"retention"`
 	// Alerting makes this node the one that runs alerting and the console.
 	Alerting bool `yaml:"alerting"`
 	// Roles limits what the node does beyond ingest (every node runs the
@@ -285,7 +289,7 @@ func Default() *Config {
 		Console: Console{SessionTTL: 12 * time.Hour},
 		JT808:   JT808{MaxConnections: 20000, IdleTimeout: 3 * time.Minute},
 		Cluster: Cluster{Partitions: 64, Replicas: 3, LeaseTTL: 10 * time.Second, CheckpointEvery: 10 * time.Second,
-			AckWait: 30 * time.Second},
+			AckWait: 30 * time.Second, Retention: 7 * 24 * time.Hour},
 	}
 }
 
@@ -404,6 +408,12 @@ func (c *Config) Validate() error {
 			if r != "rules" && r != "store" {
 				bad("cluster.roles %q: want rules or store", r)
 			}
+		}
+		if c.Cluster.Retention < time.Hour {
+			bad("cluster.retention %s: at least 1h", c.Cluster.Retention)
+		}
+		if c.Influx.URL == "" {
+			bad("cluster mode needs influx.url: every node writes to the one InfluxDB (a managed InfluxDB per node would split the records)")
 		}
 		if c.MQTT.External.URL != "" {
 			bad("cluster mode ingests through the embedded broker (or jt808); mqtt.external is for a single node")

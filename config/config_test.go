@@ -141,11 +141,20 @@ func TestConfigValidation(t *testing.T) {
 		{"registry: r.yaml\nmqt:\n  listen: x\n", "field mqt not found"},
 		{"data_dir: x\n", "registry: the device registry file is required"},
 		{"registry: r.yaml\ningest:\n  max_payload_bytes: 70000\n", "max_packet_bytes"},
+		{"registry: r.yaml\ncluster:\n  nats: [nats://127.0.0.1:4222]\n", "cluster mode needs influx.url"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [http://127.0.0.1:4222]\n", "cluster.nats"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  replicas: 2\n", "cluster.replicas"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  roles: [ingest]\n", "cluster.roles"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  retention: 10m\n", "cluster.retention"},
 	} {
 		_, err := Load(write(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.yaml, err, c.want)
 		}
+	}
+	if cfg, err := Load(write("registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  roles: [store]\n")); err != nil ||
+		!cfg.Cluster.Enabled() || cfg.Cluster.Has("rules") || !cfg.Cluster.Has("store") || cfg.Cluster.Partitions != 64 {
+		t.Errorf("cluster section: %+v %v", cfg, err)
 	}
 	cfg, err := Load(write("registry: r.yaml\nspool:\n  max_bytes: 2147483648\n"))
 	if err != nil || cfg.Spool.MaxBytes != 2<<30 || cfg.Registry != filepath.Join(dir, "r.yaml") {
