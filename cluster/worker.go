@@ -127,9 +127,9 @@ func encodeState(outSeq uint64, snap []byte) []byte {
 
 // partition is one owned partition's running state.
 type partition struct {
-	r        *Rules
-	p        int
-	engine   *rules.Engine
+	r      *Rules
+	p      int
+	engine *rules.Engine
 	// suppress holds the predecessor's events not yet derived again, with
 	// their UW_ALERTS sequences.
 	suppress map[string]uint64
