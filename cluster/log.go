@@ -110,26 +110,32 @@ type Log struct {
 // Nats-Msg-Id over o.DedupWindow.
 func OpenLog(ctx context.Context, js jetstream.JetStream, o LogOptions) (*Log, error) {
 	o.defaults()
-	st, err := openRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        o.Stream,
-			Description: "urbanwatch accepted device records, partitioned by device",
-			Subjects:    []string{SubjectPrefix + ".*.*"},
-			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.MaxAge,
-			Duplicates:  o.DedupWindow,
-			Discard:     jetstream.DiscardOld,
-		})
+	err := openStream(ctx, js, jetstream.StreamConfig{
+		Name:        o.Stream,
+		Description: "urbanwatch accepted device records, partitioned by truck or device",
+		Subjects:    []string{SubjectPrefix + ".*.*"},
+		Replicas:    o.Replicas,
+		MaxAge:      o.MaxAge,
+		Duplicates:  o.DedupWindow,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open stream %s: %w", o.Stream, err)
-	}
-	if err := awaitLeader(ctx, st, o.Stream); err != nil {
 		return nil, err
 	}
 	return &Log{js: js, o: o}, nil
+}
+
+// openStream creates stream cfg, or updates it, as an R-replicated file
+// stream with limits retention that discards the oldest messages, and
+// returns once it has a leader.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	cfg.Storage, cfg.Retention, cfg.Discard = jetstream.FileStorage, jetstream.LimitsPolicy, jetstream.DiscardOld
+	st, err := openRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, cfg)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open stream %s: %w", cfg.Name, err)
+	}
+	return awaitLeader(ctx, st, cfg.Name)
 }
 
 // Partitions is the partition count.

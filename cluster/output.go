@@ -52,23 +52,15 @@ func OpenOutput(ctx context.Context, js jetstream.JetStream, o OutputOptions) (*
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = DefaultDedupWindow
 	}
-	st, err := openRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        o.Stream,
-			Description: "urbanwatch alert events and finished trips, by partition",
-			Subjects:    []string{OutputPrefix + ".*"},
-			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.MaxAge,
-			Duplicates:  o.DedupWindow,
-			Discard:     jetstream.DiscardOld,
-		})
+	err := openStream(ctx, js, jetstream.StreamConfig{
+		Name:        o.Stream,
+		Description: "urbanwatch alert events and finished trips, by partition",
+		Subjects:    []string{OutputPrefix + ".*"},
+		Replicas:    o.Replicas,
+		MaxAge:      o.MaxAge,
+		Duplicates:  o.DedupWindow,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open stream %s: %w", o.Stream, err)
-	}
-	if err := awaitLeader(ctx, st, o.Stream); err != nil {
 		return nil, err
 	}
 	return &Output{js: js, o: o}, nil
