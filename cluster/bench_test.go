@@ -99,11 +99,7 @@ func BenchmarkClusterRules(b *testing.B) {
 	for run, workers := range []int{1, 3} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			trucks := b.N/500 + 1 // a truck makes about 570 records
-			reg, err := citytest.ParseRegistry(trucks)
-			if err != nil {
-				b.Fatal(err)
-			}
-			city, err := citytest.City(trucks, reg)
+			_, city, err := citytest.Load(trucks)
 			if err != nil {
 				b.Fatal(err)
 			}

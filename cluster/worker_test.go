@@ -121,11 +121,7 @@ func TestWorkerTakeoverAnnouncesOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const trucks, partitions = 12, 8
-	reg, err := citytest.ParseRegistry(trucks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, err := citytest.City(trucks, reg)
+	_, city, err := citytest.Load(trucks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,8 @@ import (
 // records flow. Every record a device had acknowledged must be in InfluxDB
 // exactly once per (device, seq), and the alert stream must hold exactly
 // the events one engine derives from the same records, once each; the
-// alerting node must have them all in its journal.
+// alerting node must have them all in its journal. With
+// URBANWATCH_KEEP_LOGS=DIR the three nodes' logs are copied to DIR.
 func TestClusterKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole-system test")
@@ -50,11 +51,7 @@ func TestClusterKill9(t *testing.T) {
 	dir := t.TempDir()
 
 	const trucks = 16
-	reg, err := citytest.ParseRegistry(trucks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, err := citytest.City(trucks, reg)
+	reg, city, err := citytest.Load(trucks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,9 +37,15 @@ func Registry(n int) string {
 `, n, n)
 }
 
-// ParseRegistry parses Registry(n).
-func ParseRegistry(n int) (*config.Registry, error) {
-	return config.ParseRegistry("citytest-registry.yaml", []byte(Registry(n)))
+// Load returns the registry (Registry(n), parsed) and the city of n
+// trucks, validated against it.
+func Load(n int) (*config.Registry, *config.City, error) {
+	reg, err := config.ParseRegistry("citytest-registry.yaml", []byte(Registry(n)))
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := city(n, reg)
+	return reg, c, err
 }
 
 // GPS and Sensors are the device ids of truck k (1-based).
@@ -58,8 +64,8 @@ func square(x, y, m float64) orb.MultiPolygon {
 	return orb.MultiPolygon{orb.Polygon{ring}}
 }
 
-// City returns the city of n trucks, validated against reg.
-func City(n int, reg *config.Registry) (*config.City, error) {
+// city returns the city of n trucks, validated against reg.
+func city(n int, reg *config.Registry) (*config.City, error) {
 	a, b := plane.Unproject(geo.XY{X: 0, Y: 0})
 	c2, d2 := plane.Unproject(geo.XY{X: 4000, Y: 0})
 	c := &config.City{

@@ -13,11 +13,7 @@ import (
 // every truck's trip.
 func TestRecordsRaiseWhatTheDocSays(t *testing.T) {
 	const n = 6
-	reg, err := ParseRegistry(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, err := City(n, reg)
+	_, city, err := Load(n)
 	if err != nil {
 		t.Fatal(err)
 	}

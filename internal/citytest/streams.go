@@ -12,7 +12,9 @@ import (
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
-// ReadStream reads every message stream holds now, in order.
+// ReadStream reads every message stream holds now, in order. A fetch the
+// server leaves unanswered (an ordered consumer being recreated) is tried
+// again until ctx ends.
 func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg) error) error {
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
@@ -20,21 +22,19 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 	}
 	want := cons.CachedInfo().NumPending
 	for read := uint64(0); read < want; {
-		b, err := cons.Fetch(int(min(want-read, 1024)), jetstream.FetchMaxWait(5*time.Second))
+		b, err := cons.Fetch(int(min(want-read, 1024)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
-		n := 0
 		for m := range b.Messages() {
 			if err := fn(m); err != nil {
 				return err
 			}
-			n++
+			read++
 		}
-		if n == 0 {
-			return fmt.Errorf("read %s: %d of %d messages, then nothing", stream, read, want)
+		if ctx.Err() != nil {
+			return fmt.Errorf("read %s: %d of %d messages: %w", stream, read, want, ctx.Err())
 		}
-		read += uint64(n)
 	}
 	return nil
 }
