@@ -149,7 +149,21 @@ const (
 // Decode parses and range-checks the JSON payload of one message of kind k
 // into a Record (Device and Received are left for the caller). Every failure
 // is a *Rejection saying which field is wrong and why.
+//
+// Well-formed payloads take decodeFast, a scanner without reflection or
+// allocations; anything it is not sure about takes decodeSlow. Both give the
+// same result for every input (FuzzDecodeFast checks it).
 func Decode(k telemetry.Kind, payload []byte) (telemetry.Record, error) {
+	if rec, handled, err := decodeFast(k, payload); handled {
+		return rec, err
+	}
+	return decodeSlow(k, payload)
+}
+
+// decodeSlow is Decode by encoding/json (decodeStrict and the fill*
+// functions): the reference for decodeFast, and the path that produces every
+// rejection decodeFast leaves to it.
+func decodeSlow(k telemetry.Kind, payload []byte) (telemetry.Record, error) {
 	rec := telemetry.Record{Kind: k}
 	var err error
 	switch k {
@@ -254,13 +268,15 @@ func fillGPS(rec *telemetry.Record, m *gpsMsg) error {
 	if err := header(rec, m.TS, m.Seq); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name string
-		v    *float64
-	}{{"lat", m.Lat}, {"lon", m.Lon}, {"speed_kmh", m.SpeedKmh}, {"heading", m.Heading}} {
-		if f.v == nil {
-			return reject(ReasonMissingField, "%s is required", f.name)
-		}
+	switch {
+	case m.Lat == nil:
+		return reject(ReasonMissingField, "lat is required")
+	case m.Lon == nil:
+		return reject(ReasonMissingField, "lon is required")
+	case m.SpeedKmh == nil:
+		return reject(ReasonMissingField, "speed_kmh is required")
+	case m.Heading == nil:
+		return reject(ReasonMissingField, "heading is required")
 	}
 	if m.Sats == nil {
 		return reject(ReasonMissingField, "sats is required")
