@@ -33,6 +33,7 @@ import (
 // real drain rate against influxd is BenchmarkWriterDrain in storage/influx.
 func benchApp(b *testing.B, devices int) (*App, []loadgen.Credential) {
 	b.Helper()
+	b.Cleanup(SpareFsyncProc())
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -52,13 +53,21 @@ func benchApp(b *testing.B, devices int) (*App, []loadgen.Credential) {
 // fsync'd in the spool. It fails if any message is lost (acked != sent, or
 // fewer records accepted than acked).
 func BenchmarkIngestEndToEnd(b *testing.B) {
-	for _, c := range []struct{ devices, window int }{{1000, 1}, {5000, 1}, {1000, 8}, {200, 32}} {
-		b.Run(fmt.Sprintf("devices=%d/window=%d", c.devices, c.window), func(b *testing.B) {
+	for _, c := range []struct {
+		devices, window int
+		goroutines      bool // the load generator's goroutine pair per connection, not its epoll reactor
+	}{{1000, 1, false}, {1000, 1, true}, {5000, 1, false}, {1000, 8, false}, {200, 32, false}} {
+		name := fmt.Sprintf("devices=%d/window=%d/loadgen=reactor", c.devices, c.window)
+		if c.goroutines {
+			name = fmt.Sprintf("devices=%d/window=%d/loadgen=goroutines", c.devices, c.window)
+		}
+		b.Run(name, func(b *testing.B) {
 			a, creds := benchApp(b, c.devices)
 			per := max(1, b.N/c.devices)
 			b.ResetTimer()
 			res, err := loadgen.Run(context.Background(), loadgen.Options{
 				Addr: a.MQTTAddr(), Devices: creds, Messages: per, Window: c.window, AckTimeout: time.Minute,
+				Goroutines: c.goroutines,
 			})
 			b.StopTimer()
 			if err != nil {
@@ -72,6 +81,9 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(res.Acked)/res.Elapsed.Seconds(), "msg/s")
 			b.ReportMetric(float64(res.Latency.P50.Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+			n, secs := histogramTotals(b, a, "urbanwatch_spool_commit_seconds")
+			b.ReportMetric(float64(want)/n, "records/fsync")
+			b.ReportMetric(secs/n*1000, "fsync-ms")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -102,6 +114,23 @@ func BenchmarkMemoryPerThousandDevices(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// histogramTotals returns the count and sum of the app's histogram name.
+func histogramTotals(tb testing.TB, a *App, name string) (count, sum float64) {
+	tb.Helper()
+	mfs, err := a.metrics.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			h := mf.GetMetric()[0].GetHistogram()
+			return float64(h.GetSampleCount()), h.GetSampleSum()
+		}
+	}
+	tb.Fatalf("no histogram %s", name)
+	return 0, 0
 }
 
 func inUse() uint64 {
@@ -145,6 +174,7 @@ func mqttConnect(addr string, c loadgen.Credential) (net.Conn, error) {
 // probe's alert latency is that fix's publish to the alert's arrival.
 func BenchmarkPublishToAlert(b *testing.B) {
 	const background, probes, rate = 1600, 400, 20000
+	b.Cleanup(SpareFsyncProc())
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))

@@ -70,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	defer app.SpareFsyncProc()()
 	started := make(chan *app.App, 1)
 	a, err := app.New(app.Options{Config: cfg, Registry: reg, City: city, Alerting: settings, Logger: log,
 		Ready: func(a *app.App) { started <- a }})

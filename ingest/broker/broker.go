@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,7 +146,7 @@ func New(o Options) (*Broker, error) {
 	}
 	if o.TCPAddr != "" {
 		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.TCPAddr})
-		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked, b.closeClients}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0))}); err != nil {
 			return nil, fmt.Errorf("mqtt listener %s: %w", o.TCPAddr, err)
 		}
 	}
@@ -155,7 +156,7 @@ func New(o Options) (*Broker, error) {
 			return nil, err
 		}
 		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: o.TLSAddr, TLSConfig: cfg})
-		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked, b.closeClients}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0))}); err != nil {
 			return nil, fmt.Errorf("mqtt tls listener %s: %w", o.TLSAddr, err)
 		}
 	}

@@ -64,7 +64,7 @@ func TestGatedConnHoldsPubacksUntilDurable(t *testing.T) {
 	}
 	rc := &recordingConn{writes: make(chan []byte, 16), closed: make(chan struct{})}
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
-	g := &gatedConn{Conn: rc, refused: refused}
+	g := &gatedConn{Conn: rc, refused: refused, acks: newAckers(1).assign()}
 	msg := func(seq int) []byte {
 		return fmt.Appendf(nil, `{"ts":%d,"seq":%d,"lat":1,"lon":2,"speed_kmh":0,"heading":0,"sats":5,"valid":true}`, time.Now().UnixMilli(), seq)
 	}
@@ -138,5 +138,65 @@ func TestListenerCloseAvoidsMochiClientClose(t *testing.T) {
 	l.Close(func(string) { t.Error("mochi's closeListenerClients was used") })
 	if ours != "t" {
 		t.Errorf("closeClients called for %q, want the listener t", ours)
+	}
+}
+
+// groupStore puts every record submitted until release into one commit, as
+// the spool's group commit does.
+type groupStore struct{ c chan struct{} }
+
+func (s *groupStore) Submit([]byte) ingest.Waiter {
+	var ok error
+	return heldWaiter{c: s.c, err: &ok}
+}
+
+// TestAckerWritesAGroupToEveryConnection has connections on one acker shard
+// share a group commit: nothing is written before it completes, then each
+// connection gets exactly its own PUBACKs, in order, in one write.
+func TestAckerWritesAGroupToEveryConnection(t *testing.T) {
+	st := &groupStore{c: make(chan struct{})}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := newAckers(1)
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	var conns []*recordingConn
+	var gates []*gatedConn
+	for range 3 {
+		rc := &recordingConn{writes: make(chan []byte, 16), closed: make(chan struct{})}
+		conns = append(conns, rc)
+		gates = append(gates, &gatedConn{Conn: rc, refused: refused, acks: acks.assign()})
+	}
+	seq := 0
+	for round := uint16(1); round <= 2; round++ {
+		for i, g := range gates {
+			seq++
+			dev := fmt.Sprintf("T%d", i)
+			g.ack(round*10+uint16(i), in.Begin(dev, "trucks/"+dev+"/gps", fmt.Appendf(nil,
+				`{"ts":%d,"seq":%d,"lat":1,"lon":2,"speed_kmh":0,"heading":0,"sats":5,"valid":true}`, time.Now().UnixMilli(), seq)))
+		}
+	}
+	for i, rc := range conns {
+		select {
+		case w := <-rc.writes:
+			t.Fatalf("connection %d: wrote %x before the commit", i, w)
+		default:
+		}
+	}
+	close(st.c)
+	for i, rc := range conns {
+		want := append(puback(10+uint16(i)), puback(20+uint16(i))...)
+		select {
+		case w := <-rc.writes:
+			if string(w) != string(want) {
+				t.Errorf("connection %d: wrote %x, want %x", i, w, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d: no PUBACKs after the commit", i)
+		}
+	}
+	if in.Accepted() != 6 {
+		t.Errorf("accepted %d, want 6", in.Accepted())
 	}
 }

@@ -22,9 +22,10 @@ const (
 
 // conn is one device's connection.
 type conn struct {
-	run   *run
-	cred  Credential
-	index int
+	run     *run
+	cred    Credential
+	index   int
+	reactor *reactor // publishes for this connection after the handshake; nil: publish does
 
 	mu       sync.Mutex
 	nc       net.Conn
@@ -52,6 +53,12 @@ func (c *conn) serve(ctx context.Context, sem chan struct{}, ready chan<- struct
 		return ctx.Err()
 	}
 	nc, br, err := c.handshake(ctx)
+	if err == nil && c.reactor != nil {
+		err = c.reactor.adopt(c, nc, br)
+		<-sem
+		ready <- struct{}{}
+		return err // the reactor publishes
+	}
 	<-sem
 	ready <- struct{}{}
 	if err != nil {

@@ -43,11 +43,17 @@ func credentials(reg *config.Registry) []Credential {
 }
 
 func TestRunAgainstMochi(t *testing.T) {
+	for _, goroutines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goroutines=%v", goroutines), func(t *testing.T) { testRunAgainstMochi(t, goroutines) })
+	}
+}
+
+func testRunAgainstMochi(t *testing.T, goroutines bool) {
 	reg := testRegistry(t)
 	b := testbroker.Start(t, reg)
 	devs := credentials(reg)
 	const per = 200
-	res, err := Run(context.Background(), Options{Addr: b.Addr, Devices: devs, Messages: per, Window: 8})
+	res, err := Run(context.Background(), Options{Addr: b.Addr, Devices: devs, Messages: per, Window: 8, Goroutines: goroutines})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -86,13 +92,20 @@ func TestRunAgainstMochi(t *testing.T) {
 }
 
 func TestRunRateAndPayload(t *testing.T) {
+	for _, goroutines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goroutines=%v", goroutines), func(t *testing.T) { testRunRateAndPayload(t, goroutines) })
+	}
+}
+
+func testRunRateAndPayload(t *testing.T, goroutines bool) {
 	reg := testRegistry(t)
 	b := testbroker.Start(t, reg)
 	devs := credentials(reg)[:2]
 	payload := func(dev string, seq int, now time.Time) (string, []byte) {
 		return "gauges/" + dev + "/depth", fmt.Appendf(nil, `{"ts":%d,"seq":%d,"depth_cm":1.0}`, now.UnixMilli(), seq)
 	}
-	res, err := Run(context.Background(), Options{Addr: b.Addr, Devices: devs, Messages: 10, Window: 1, Rate: 200, Payload: payload})
+	res, err := Run(context.Background(), Options{Addr: b.Addr, Devices: devs, Messages: 10, Window: 1, Rate: 200, Payload: payload,
+		Goroutines: goroutines})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +187,14 @@ func fakeBroker(t *testing.T) string {
 }
 
 func TestRunUnknownPuback(t *testing.T) {
+	for _, goroutines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goroutines=%v", goroutines), func(t *testing.T) { testRunUnknownPuback(t, goroutines) })
+	}
+}
+
+func testRunUnknownPuback(t *testing.T, goroutines bool) {
 	addr := fakeBroker(t)
-	res, err := Run(context.Background(), Options{Addr: addr, Devices: []Credential{{"WF-T00001", "s"}}, Messages: 1})
+	res, err := Run(context.Background(), Options{Addr: addr, Devices: []Credential{{"WF-T00001", "s"}}, Messages: 1, Goroutines: goroutines})
 	if err == nil || !strings.Contains(err.Error(), "not outstanding") {
 		t.Fatalf("err = %v, want the unknown PUBACK reported", err)
 	}
