@@ -161,10 +161,10 @@ func NewWriter(src Source, opts Options) (*Writer, error) {
 	}
 	// The HTTP client's own timeout is only a backstop: each write carries a
 	// context deadline of exactly Timeout.
-	httpTimeout := uint((opts.Timeout+time.Second-1)/time.Second) + 1
+	// Bodies are compressed by gzipTransport, not by the client's UseGZip,
+	// which costs a fresh 1 MB compressor per request.
 	client := influxdb2.NewClientWithOptions(opts.URL, opts.Token, influxdb2.DefaultOptions().
-		SetUseGZip(true).
-		SetHTTPRequestTimeout(httpTimeout).
+		SetHTTPClient(newGzipClient(opts.Timeout+time.Second)).
 		SetPrecision(time.Nanosecond).
 		SetApplicationName("urbanwatch"))
 	w := &Writer{
