@@ -379,11 +379,15 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	p := h.b.o.Ingest.Begin(string(cl.Properties.Username), pk.TopicName, pk.Payload)
 	if _, decided := p.Immediate(); !decided && pk.FixedHeader.Qos == 1 {
 		if g, ok := cl.Net.Conn.(*gatedConn); ok {
-			// The connection sends the PUBACK after the commit; mochi
-			// drops the packet, so it neither acknowledges it early nor
-			// keeps an acknowledgement in the session to resend.
+			// The connection sends the PUBACK after the commit. mochi
+			// must neither acknowledge it early nor keep an
+			// acknowledgement in the session to resend, nor forward
+			// it: a QoS 0 packet marked Ignore is exactly that.
+			// (ErrRejectPacket does the same, but mochi then boxes the
+			// whole packet for a debug log line on every message.)
 			g.ack(pk.PacketID, p)
-			return pk, packets.ErrRejectPacket
+			pk.FixedHeader.Qos, pk.FixedHeader.Retain, pk.Ignore = 0, false, true
+			return pk, nil
 		}
 	}
 	out := p.Wait()
