@@ -28,9 +28,11 @@ import (
 //
 //	spool --cursor "rules"--> engine --> alert journal --cursor "mqtt"--> broker
 //
-// Restart without repeats: every snapshotEvery the stage waits for the
-// journal to be durable, writes the engine's snapshot with the journal's
-// event count, and only then acknowledges the telemetry it has evaluated.
+// Restart without repeats: every snapshotEvery the stage encodes the
+// engine's state and, on a goroutine of its own while evaluation goes on,
+// waits for the journal to be durable up to that point, writes the snapshot
+// with the journal's event count, and only then acknowledges the telemetry
+// the snapshot covers.
 // After a crash it restores the snapshot and re-evaluates the records
 // after it; the events this produces again were journaled already (their
 // keys are read back from the journal) and are suppressed, so nothing is
@@ -58,8 +60,9 @@ type rulesStage struct {
 	// observe, if set, sees every record after the engine (the console).
 	observe func(*telemetry.Record)
 
-	seq        uint64 // journal sequence of the next event
-	snapSeq    uint64 // seq at the last snapshot
+	seq        uint64        // journal sequence of the next event
+	snapSeq    uint64        // seq at the last snapshot; only persist touches it
+	snapBusy   chan struct{} // cap 1: held while a snapshot is being made durable
 	suppress   map[string]struct{}
 	lastCommit *spool.Commit
 	failed     error
@@ -125,7 +128,7 @@ func decodeJournal(p []byte) (uint64, []byte, error) {
 // and reads back the events journaled since.
 func newRulesStage(city *config.City, sp *spool.Spool, journal *spool.Spool, dataDir string, now func() time.Time,
 	log zerolog.Logger, reg prometheus.Registerer) (*rulesStage, error) {
-	s := &rulesStage{journal: journal, snapPath: filepath.Join(dataDir, "rules", "state.snap"), now: now, log: log,
+	s := &rulesStage{snapBusy: make(chan struct{}, 1), journal: journal, snapPath: filepath.Join(dataDir, "rules", "state.snap"), now: now, log: log,
 		reload: make(chan *config.City, 1), suppress: map[string]struct{}{},
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_rules_replayed_suppressed_total",
 			Help: "Alert events re-derived after a restart and not announced again."}),
@@ -285,7 +288,7 @@ func (s *rulesStage) Run(ctx context.Context) error {
 				s.reloads.WithLabelValues("applied").Inc()
 			}
 		case err := <-readErr:
-			if serr := s.snapshot(pending); serr != nil {
+			if serr := s.snapshot(pending); serr != nil { // after any snapshot in the background
 				s.log.Error().Err(serr).Msg("final rules snapshot")
 			}
 			if errors.Is(err, context.Canceled) || errors.Is(err, spool.ErrClosed) {
@@ -293,14 +296,8 @@ func (s *rulesStage) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("rules input: %w", err)
 		}
-		if s.now().Sub(lastSnap) >= snapshotEvery && pending != nil {
-			if err := s.snapshot(pending); err != nil {
-				s.snapshots.WithLabelValues("failed").Inc()
-				s.log.Error().Err(err).Msg("rules snapshot")
-			} else {
-				pending = nil
-			}
-			lastSnap = s.now()
+		if s.now().Sub(lastSnap) >= snapshotEvery && pending != nil && s.snapshotInBackground(pending) {
+			pending, lastSnap = nil, s.now()
 		}
 	}
 }
@@ -318,31 +315,76 @@ func (s *rulesStage) evaluate(b spool.Batch, rec *telemetry.Record) {
 	}
 }
 
-// snapshot makes the evaluation up to the end of b durable: journal first,
-// then the engine state, then the input acknowledgement.
+// snapshot makes the evaluation up to the end of b durable, waiting for a
+// snapshot still being written in the background first (with b nil it only
+// waits).
 func (s *rulesStage) snapshot(b *spool.Batch) error {
+	s.snapBusy <- struct{}{}
+	defer func() { <-s.snapBusy }()
 	if b == nil {
 		return nil
 	}
-	if s.lastCommit != nil {
-		if err := s.lastCommit.Wait(); err != nil {
-			return fmt.Errorf("alert journal: %w", err)
-		}
+	state, err := s.engine.Snapshot()
+	if err != nil {
+		s.snapshots.WithLabelValues("failed").Inc()
+		return err
+	}
+	return s.persist(s.lastCommit, s.seq, state, *b)
+}
+
+// snapshotInBackground encodes the engine's state as of the end of b and
+// makes it durable on another goroutine, so that evaluation does not stop for
+// the half-dozen fsyncs that takes (each up to 100 ms on a busy disk; alerts
+// would wait behind them). It returns false, doing nothing, while the previous
+// snapshot is still being written.
+func (s *rulesStage) snapshotInBackground(b *spool.Batch) bool {
+	select {
+	case s.snapBusy <- struct{}{}:
+	default:
+		return false
 	}
 	state, err := s.engine.Snapshot()
 	if err != nil {
-		return err
+		<-s.snapBusy
+		s.snapshots.WithLabelValues("failed").Inc()
+		s.log.Error().Err(err).Msg("rules snapshot")
+		return true // try again after snapshotEvery, not on every batch
+	}
+	commit, seq, batch := s.lastCommit, s.seq, *b
+	go func() {
+		defer func() { <-s.snapBusy }()
+		if err := s.persist(commit, seq, state, batch); err != nil {
+			s.log.Error().Err(err).Msg("rules snapshot")
+		}
+	}()
+	return true
+}
+
+// persist makes a snapshot durable: the journal up to commit first, then the
+// state with the journal's event count seq, then the acknowledgement of the
+// telemetry it covers (up to the end of b), then the release of the journal
+// records before it. The caller holds snapBusy.
+func (s *rulesStage) persist(commit *spool.Commit, seq uint64, state []byte, b spool.Batch) (err error) {
+	defer func() {
+		if err != nil {
+			s.snapshots.WithLabelValues("failed").Inc()
+		}
+	}()
+	if commit != nil {
+		if err := commit.Wait(); err != nil {
+			return fmt.Errorf("alert journal: %w", err)
+		}
 	}
 	buf := make([]byte, 8, 8+len(state))
-	binary.BigEndian.PutUint64(buf, s.seq)
+	binary.BigEndian.PutUint64(buf, seq)
 	if err := atomicfile.Write(s.snapPath, append(buf, state...), 0o644); err != nil {
 		return err
 	}
-	if err := s.input.Ack(*b); err != nil {
+	if err := s.input.Ack(b); err != nil {
 		return fmt.Errorf("ack rules input: %w", err)
 	}
 	// Release journal records before the snapshot for deletion.
-	for released := s.snapSeq; released < s.seq; {
+	for released := s.snapSeq; released < seq; {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		hb, err := s.held.Next(ctx, rulesBatch, 4<<20)
 		cancel()
@@ -354,7 +396,7 @@ func (s *rulesStage) snapshot(b *spool.Batch) error {
 		}
 		released += uint64(len(hb.Records))
 	}
-	s.snapSeq = s.seq
+	s.snapSeq = seq
 	s.snapshots.WithLabelValues("ok").Inc()
 	return nil
 }

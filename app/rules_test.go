@@ -214,6 +214,39 @@ func TestRulesRestartAnnouncesNothingTwice(t *testing.T) {
 		}
 	})
 
+	t.Run("crash after a background snapshot", func(t *testing.T) {
+		dir := t.TempDir()
+		e := openStage(t, dir, city)
+		appendAll(t, e.sp, trip[:20])
+		b := e.next(t)
+		e.stage.snapBusy <- struct{}{} // a snapshot still being written
+		if e.stage.snapshotInBackground(&b) {
+			t.Fatal("a second snapshot started while one was being written")
+		}
+		<-e.stage.snapBusy
+		if !e.stage.snapshotInBackground(&b) {
+			t.Fatal("background snapshot not started")
+		}
+		appendAll(t, e.sp, trip[20:firstHalf])
+		e.next(t) // raises while the snapshot may still be on its way to disk
+		if err := e.stage.snapshot(nil); err != nil { // waits for it
+			t.Fatal(err)
+		}
+		e.crash(t)
+		e = openStage(t, dir, city)
+		if len(e.stage.suppress) != 1 {
+			t.Fatalf("events to suppress after restart: %d, want 1", len(e.stage.suppress))
+		}
+		if b := e.next(t); len(b.Records) != firstHalf-20 { // the replay starts after the snapshot
+			t.Fatalf("replayed %d records after the restart, want the %d after the snapshot", len(b.Records), firstHalf-20)
+		}
+		appendAll(t, e.sp, trip[firstHalf:])
+		e.next(t)
+		if got := e.crash(t); !slices.Equal(got, want) {
+			t.Fatalf("journal %q, want %q", got, want)
+		}
+	})
+
 	t.Run("cleared while down", func(t *testing.T) {
 		dir := t.TempDir()
 		e := openStage(t, dir, city)
