@@ -37,6 +37,7 @@ check: build
 ## bench: the benchmarks behind docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./ingest/ ./storage/spool/
+	$(GO) test -run '^$$' -bench LoopbackFloor -benchtime 200000x -timeout 30m ./simulators/loadgen/
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -timeout 30m ./storage/influx/
 	$(GO) test -run '^$$' -bench 'Ingest|Memory' -benchtime 200000x -timeout 30m ./app/
 	$(GO) test -run '^$$' -bench 'PublishToAlert' -benchtime 1x -timeout 30m ./app/
