@@ -22,11 +22,17 @@ import (
 //
 // `urbanwatch serve` calls it at start; the benchmarks call it too so that
 // they measure what serve runs.
+//
+// Under a CPU limit below the machine's CPU count (a container's quota,
+// which Go's default GOMAXPROCS already follows) it does nothing either: a P
+// above the quota would have the kernel throttle the process in every period
+// it is busy. restore hands GOMAXPROCS back to the runtime's default, which
+// keeps following the limit.
 func SpareFsyncProc() (restore func()) {
-	if os.Getenv("GOMAXPROCS") != "" {
+	n := runtime.GOMAXPROCS(0)
+	if os.Getenv("GOMAXPROCS") != "" || n < runtime.NumCPU() {
 		return func() {}
 	}
-	before := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(before + 1)
-	return func() { runtime.GOMAXPROCS(before) }
+	runtime.GOMAXPROCS(n + 1)
+	return runtime.SetDefaultGOMAXPROCS
 }

@@ -84,6 +84,7 @@ type Broker struct {
 	authFailures prometheus.Counter
 	aclDenied    *prometheus.CounterVec
 	notAcked     prometheus.Counter
+	stalled      prometheus.Counter
 	alertDrops   atomic.Int64
 }
 
@@ -116,11 +117,13 @@ func New(o Options) (*Broker, error) {
 			Help: "Publishes and subscriptions refused by the per-device ACL."}, []string{"op"}),
 		notAcked: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_broker_unacked_disconnects_total",
 			Help: "Connections closed without a PUBACK because the spool refused the message; the device resends."}),
+		stalled: prometheus.NewCounter(prometheus.CounterOpts{Name: "urbanwatch_broker_stalled_disconnects_total",
+			Help: "Connections closed for holding 65,536 unsent acknowledgements: the device publishes without reading."}),
 	}
 	b.aclDenied.WithLabelValues("publish")
 	b.aclDenied.WithLabelValues("subscribe")
 	info := srv.Info
-	collectors := []prometheus.Collector{b.authFailures, b.aclDenied, b.notAcked,
+	collectors := []prometheus.Collector{b.authFailures, b.aclDenied, b.notAcked, b.stalled,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "urbanwatch_broker_connected_devices",
 			Help: "MQTT clients connected to the embedded broker."},
 			func() float64 { return float64(info.Clone().ClientsConnected) }),
@@ -146,7 +149,7 @@ func New(o Options) (*Broker, error) {
 	}
 	if o.TCPAddr != "" {
 		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.TCPAddr})
-		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0))}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tcp, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0), b.stalled)}); err != nil {
 			return nil, fmt.Errorf("mqtt listener %s: %w", o.TCPAddr, err)
 		}
 	}
@@ -156,7 +159,7 @@ func New(o Options) (*Broker, error) {
 			return nil, err
 		}
 		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: o.TLSAddr, TLSConfig: cfg})
-		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0))}); err != nil {
+		if err := srv.AddListener(gatedTCP{b.tls, b.notAcked, b.closeClients, newAckers(runtime.GOMAXPROCS(0), b.stalled)}); err != nil {
 			return nil, fmt.Errorf("mqtt tls listener %s: %w", o.TLSAddr, err)
 		}
 	}

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestGatedConnHoldsPubacksUntilDurable(t *testing.T) {
 	}
 	rc := &recordingConn{writes: make(chan []byte, 16), closed: make(chan struct{})}
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
-	g := &gatedConn{Conn: rc, refused: refused, acks: newAckers(1).assign()}
+	g := &gatedConn{Conn: rc, refused: refused, acks: newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"})).assign()}
 	msg := func(seq int) []byte {
 		return fmt.Appendf(nil, `{"ts":%d,"seq":%d,"lat":1,"lon":2,"speed_kmh":0,"heading":0,"sats":5,"valid":true}`, time.Now().UnixMilli(), seq)
 	}
@@ -85,19 +86,7 @@ func TestGatedConnHoldsPubacksUntilDurable(t *testing.T) {
 	// Commits 2 and 3 complete together: their PUBACKs go in one write.
 	close(st.releases[2])
 	close(st.releases[1])
-	deadline := time.After(5 * time.Second)
-	var got []byte
-	for len(got) < 8 {
-		select {
-		case w := <-rc.writes:
-			got = append(got, w...)
-		case <-deadline:
-			t.Fatalf("PUBACKs 2 and 3 not written: %x", got)
-		}
-	}
-	if string(got) != string(append(puback(2), puback(3)...)) {
-		t.Fatalf("got %x, want PUBACK 2 then 3", got)
-	}
+	waitWrite(t, rc, append(puback(2), puback(3)...), "PUBACKs 2 and 3, in order, in one write")
 	// Commit 4 fails: its PUBACK and the PINGRESP are dropped, the
 	// connection closed, so the device resends message 4.
 	st.errs[3] = errors.New("spool full")
@@ -159,7 +148,7 @@ func TestAckerWritesAGroupToEveryConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acks := newAckers(1)
+	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
 	var conns []*recordingConn
 	var gates []*gatedConn
@@ -198,5 +187,169 @@ func TestAckerWritesAGroupToEveryConnection(t *testing.T) {
 	}
 	if in.Accepted() != 6 {
 		t.Errorf("accepted %d, want 6", in.Accepted())
+	}
+}
+
+// switchStore puts each record into the commit cur is at when it is
+// submitted; a test closes commits in any order.
+type switchStore struct{ cur chan struct{} }
+
+func (s *switchStore) Submit([]byte) ingest.Waiter {
+	var ok error
+	return heldWaiter{c: s.cur, err: &ok}
+}
+
+// closeWatch is a connection that reports its Close.
+type closeWatch struct {
+	net.Conn
+	closed chan struct{}
+}
+
+func (c *closeWatch) Close() error { close(c.closed); return c.Conn.Close() }
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (srv, dev net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dev, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); dev.Close() })
+	return srv, dev
+}
+
+func gpsMessage(seq int) []byte {
+	return fmt.Appendf(nil, `{"ts":%d,"seq":%d,"lat":1,"lon":2,"speed_kmh":0,"heading":0,"sats":5,"valid":true}`, time.Now().UnixMilli(), seq)
+}
+
+func waitWrite(t *testing.T, rc *recordingConn, want []byte, what string) {
+	t.Helper()
+	select {
+	case w := <-rc.writes:
+		if string(w) != string(want) {
+			t.Fatalf("%s: wrote %x, want %x", what, w, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: nothing written", what)
+	}
+}
+
+// TestAckerOutOfOrderCommitsAcrossConnections has records that complete out
+// of order, one waiter each, as in cluster mode: a connection whose record is
+// durable gets its PUBACK while another connection's earlier record is still
+// pending.
+func TestAckerOutOfOrderCommitsAcrossConnections(t *testing.T) {
+	st := &switchStore{}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	a := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
+	b := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
+	ga := &gatedConn{Conn: a, refused: refused, acks: acks.assign()}
+	gb := &gatedConn{Conn: b, refused: refused, acks: acks.assign()}
+	first, second := make(chan struct{}), make(chan struct{})
+	st.cur = first
+	ga.ack(1, in.Begin("TA", "trucks/TA/gps", gpsMessage(1)))
+	st.cur = second
+	gb.ack(2, in.Begin("TB", "trucks/TB/gps", gpsMessage(1)))
+	close(second)
+	waitWrite(t, b, puback(2), "connection B, its record durable")
+	select {
+	case w := <-a.writes:
+		t.Fatalf("connection A wrote %x before its commit", w)
+	default:
+	}
+	close(first)
+	waitWrite(t, a, puback(1), "connection A")
+}
+
+// TestAckerFailedWriteDoesNotWaitForLaterCommits has connection A's socket
+// break while A still has a record in a later commit: B's PUBACK from the
+// completed commit must not wait for that later commit.
+func TestAckerFailedWriteDoesNotWaitForLaterCommits(t *testing.T) {
+	st := &switchStore{}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	srv, dev := tcpPair(t)
+	dev.(*net.TCPConn).SetLinger(0)
+	dev.Close() // reset: the server's next write fails
+	raw, err := srv.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &closeWatch{Conn: srv, closed: make(chan struct{})}
+	b := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
+	ga := &gatedConn{Conn: a, raw: raw, refused: refused, acks: acks.assign()}
+	gb := &gatedConn{Conn: b, refused: refused, acks: acks.assign()}
+	group1, group2 := make(chan struct{}), make(chan struct{})
+	st.cur = group1
+	ga.ack(1, in.Begin("TA", "trucks/TA/gps", gpsMessage(1)))
+	gb.ack(3, in.Begin("TB", "trucks/TB/gps", gpsMessage(1)))
+	st.cur = group2
+	ga.ack(2, in.Begin("TA", "trucks/TA/gps", gpsMessage(2)))
+	close(group1)
+	waitWrite(t, b, puback(3), "connection B")
+	select {
+	case <-a.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection A not closed after its write failed")
+	}
+	close(group2)
+}
+
+// TestAckerDoesNotWaitForADeviceThatDoesNotRead has a device that publishes
+// and never reads its socket, so its PUBACKs fill the socket buffers; another
+// connection drained by the same acker must still get its PUBACK at once, and
+// the first device gets every PUBACK, in order, once it reads.
+func TestAckerDoesNotWaitForADeviceThatDoesNotRead(t *testing.T) {
+	srv, dev := tcpPair(t)
+	srv.(*net.TCPConn).SetWriteBuffer(4096)
+	dev.(*net.TCPConn).SetReadBuffer(4096)
+	raw, err := srv.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &switchStore{cur: make(chan struct{})}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	ga := &gatedConn{Conn: srv, raw: raw, refused: refused, acks: acks.assign()}
+	other := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
+	gb := &gatedConn{Conn: other, refused: refused, acks: acks.assign()}
+	const n = 20000 // 80 kB of PUBACKs, far more than the socket buffers hold
+	for i := 1; i <= n; i++ {
+		ga.ack(uint16(i), in.Begin("TA", "trucks/TA/gps", gpsMessage(i)))
+	}
+	gb.ack(7, in.Begin("TB", "trucks/TB/gps", gpsMessage(1)))
+	close(st.cur)
+	waitWrite(t, other, puback(7), "the connection behind the one that does not read")
+	dev.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, 4*n)
+	if _, err := io.ReadFull(dev, got); err != nil {
+		t.Fatalf("reading the PUBACKs: %v", err)
+	}
+	for i := 1; i <= n; i++ {
+		if w := got[4*(i-1) : 4*i]; string(w) != string(puback(uint16(i))) {
+			t.Fatalf("PUBACK %d on the wire is %x, want %x", i, w, puback(uint16(i)))
+		}
 	}
 }

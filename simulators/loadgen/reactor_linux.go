@@ -186,8 +186,17 @@ func (re *reactor) loop(ctx context.Context) {
 }
 
 // wait returns the number of ready events, parking until some are ready or
-// the deadline passes (then 0).
+// the deadline passes (then 0). With the deadline already past it only
+// polls: the poller would report the deadline without looking.
 func (re *reactor) wait(deadline time.Time) (int, error) {
+	if !time.Now().Before(deadline) {
+		for {
+			n, err := syscall.EpollWait(re.epfd, re.events, 0)
+			if err != syscall.EINTR {
+				return n, err
+			}
+		}
+	}
 	if err := re.file.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
@@ -316,14 +325,16 @@ func (re *reactor) packet(rc *rconn, typ byte, body []byte) {
 	}
 }
 
-// due is when message seq may go out (since t0); 0 when unpaced.
+// due is when message seq may go out (since t0); 0 when unpaced. The
+// interval is computed first, as conn.publish does, so that long runs do not
+// overflow.
 func (re *reactor) due(rc *rconn, seq int) time.Duration {
 	o := &re.run.o
 	if o.Rate <= 0 {
 		return 0
 	}
-	n := time.Duration(len(o.Devices))
-	return time.Second*time.Duration(rc.c.index)/time.Duration(o.Rate) + time.Duration(seq)*time.Second*n/time.Duration(o.Rate)
+	interval := time.Second * time.Duration(len(o.Devices)) / time.Duration(o.Rate)
+	return time.Second*time.Duration(rc.c.index)/time.Duration(o.Rate) + time.Duration(seq)*interval
 }
 
 // pump sends what the window and the pace allow, in one write, and sets the

@@ -71,3 +71,11 @@ func (t gzipTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.ContentLength = int64(len(body))
 	return t.next.RoundTrip(r)
 }
+
+// CloseIdleConnections closes the idle connections of the transport inside,
+// so that http.Client.CloseIdleConnections reaches them.
+func (t gzipTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -109,6 +109,7 @@ type Writer struct {
 	opts   Options
 	client influxdb2.Client
 	api    api.WriteAPIBlocking
+	http   *http.Client // the client's HTTP client, gzipTransport inside
 	m      *metrics
 	log    zerolog.Logger
 
@@ -163,11 +164,13 @@ func NewWriter(src Source, opts Options) (*Writer, error) {
 	// context deadline of exactly Timeout.
 	// Bodies are compressed by gzipTransport, not by the client's UseGZip,
 	// which costs a fresh 1 MB compressor per request.
+	httpClient := newGzipClient(opts.Timeout + time.Second)
 	client := influxdb2.NewClientWithOptions(opts.URL, opts.Token, influxdb2.DefaultOptions().
-		SetHTTPClient(newGzipClient(opts.Timeout+time.Second)).
+		SetHTTPClient(httpClient).
 		SetPrecision(time.Nanosecond).
 		SetApplicationName("urbanwatch"))
 	w := &Writer{
+		http:      httpClient,
 		src:       src,
 		opts:      opts,
 		client:    client,
@@ -188,7 +191,10 @@ func setDefault[T int | time.Duration](v *T, def T) {
 
 // Close releases the HTTP client's idle connections. Call it after Run has
 // returned.
-func (w *Writer) Close() { w.client.Close() }
+func (w *Writer) Close() {
+	w.client.Close()
+	w.http.CloseIdleConnections() // the client leaves a client it was given open
+}
 
 // Run drains the Source until ctx is done, then returns nil. Per batch it:
 //
