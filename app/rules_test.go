@@ -228,7 +228,7 @@ func TestRulesRestartAnnouncesNothingTwice(t *testing.T) {
 			t.Fatal("background snapshot not started")
 		}
 		appendAll(t, e.sp, trip[20:firstHalf])
-		e.next(t) // raises while the snapshot may still be on its way to disk
+		e.next(t)                                     // raises while the snapshot may still be on its way to disk
 		if err := e.stage.snapshot(nil); err != nil { // waits for it
 			t.Fatal(err)
 		}
