@@ -65,14 +65,9 @@ func openCluster(cfg *config.Config, city *config.City, log zerolog.Logger, reg 
 		return nil, fmt.Errorf("cluster metrics: %w", err)
 	}
 	var err error
-	n.nc, err = nats.Connect(strings.Join(cc.NATS, ","), nats.Name("urbanwatch "+cc.Node),
-		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn().Err(err).Msg("disconnected from NATS")
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("server", c.ConnectedUrlRedacted()).Msg("reconnected to NATS") }))
+	n.nc, err = connectNATS(cc, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %v: %w", cc.NATS, err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -205,4 +200,42 @@ func (n *clusterNode) close() {
 			n.nc.Close()
 		}
 	}
+}
+
+// connectNATS connects to cc's NATS servers, logging in and verifying TLS as
+// cc says. It does not wait for a server to answer: the connection keeps
+// trying (a node may start before NATS) and logs why it cannot connect, a
+// refused login or an unverified certificate included.
+func connectNATS(cc config.Cluster, log zerolog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name("urbanwatch " + cc.Node),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("disconnected from NATS")
+			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("cannot connect to NATS; trying again")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn().Err(err).Msg("NATS")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("server", c.ConnectedUrlRedacted()).Msg("reconnected to NATS") })}
+	if cc.User != "" {
+		opts = append(opts, nats.UserInfo(cc.User, cc.Password))
+	}
+	if cc.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(cc.CredentialsFile))
+	}
+	if cc.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(cc.TLSCAFile))
+	}
+	if cc.TLSCertFile != "" {
+		opts = append(opts, nats.ClientCert(cc.TLSCertFile, cc.TLSKeyFile))
+	}
+	nc, err := nats.Connect(strings.Join(cc.NATS, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %v: %w", cc.NATS, err)
+	}
+	return nc, nil
 }

@@ -85,6 +85,20 @@ type Cluster struct {
 	// broker): any of rules and store (the InfluxDB writer); default both.
 	// Alerting is set apart above.
 	Roles []string `yaml:"roles"`
+	// User and PasswordFile log in to NATS with a user name and the
+	// password read from the file (Password after Validate); or
+	// CredentialsFile, a NATS .creds file (JWT and NKey seed) for an
+	// operator-mode account. At most one of the two.
+	User            string `yaml:"user"`
+	Password        string `yaml:"-"`
+	PasswordFile    string `yaml:"password_file"`
+	CredentialsFile string `yaml:"credentials_file"`
+	// TLSCAFile verifies the NATS servers' certificates (tls:// URLs, or
+	// servers that require TLS); TLSCertFile and TLSKeyFile present a
+	// client certificate to servers that verify one.
+	TLSCAFile   string `yaml:"tls_ca_file"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Enabled reports whether cluster mode is on.
@@ -411,6 +425,18 @@ func (c *Config) Validate() error {
 		}
 		if c.Cluster.Retention < time.Hour {
 			bad("cluster.retention %s: at least 1h", c.Cluster.Retention)
+		}
+		if err := readSecret(&c.Cluster.Password, &c.Cluster.PasswordFile); err != nil {
+			bad("cluster.password_file: %v", err)
+		}
+		if (c.Cluster.User == "") != (c.Cluster.Password == "") {
+			bad("cluster.user and cluster.password_file go together")
+		}
+		if c.Cluster.User != "" && c.Cluster.CredentialsFile != "" {
+			bad("cluster: log in to NATS with user and password_file or with credentials_file, not both")
+		}
+		if (c.Cluster.TLSCertFile == "") != (c.Cluster.TLSKeyFile == "") {
+			bad("cluster.tls_cert_file and cluster.tls_key_file go together")
 		}
 		if c.Influx.URL == "" {
 			bad("cluster mode needs influx.url: every node writes to the one InfluxDB (a managed InfluxDB per node would split the records)")

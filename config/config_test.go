@@ -146,6 +146,9 @@ func TestConfigValidation(t *testing.T) {
 		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  replicas: 2\n", "cluster.replicas"},
 		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  roles: [ingest]\n", "cluster.roles"},
 		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  retention: 10m\n", "cluster.retention"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  user: uw\n", "cluster.user and cluster.password_file"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  tls_cert_file: c.pem\n", "cluster.tls_cert_file and cluster.tls_key_file"},
+		{"registry: r.yaml\ninflux: {url: http://i}\ncluster:\n  nats: [nats://n]\n  password_file: /nonexistent/pw\n", "cluster.password_file"},
 	} {
 		_, err := Load(write(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -229,12 +229,18 @@ cluster:
 		t.Errorf("the record stream holds %d records; %d were acknowledged", n, total)
 	}
 	var got []string
-	testenv.WaitFor(t, time.Minute, func() bool {
-		got, err = citytest.EventIDs(ctx, js, cluster.DefaultOutputStream)
-		return err == nil && len(got) >= len(want)
-	}, fmt.Sprintf("%d events in the alert stream", len(want)))
-	slices.Sort(got)
 	slices.Sort(want)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		got, err = citytest.EventIDs(ctx, js, cluster.DefaultOutputStream)
+		if err == nil && len(got) >= len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			slices.Sort(got)
+			t.Fatalf("after 1m the alert stream holds %d of %d events (%v); missing %v", len(got), len(want), err, missing(want, got))
+		}
+	}
+	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("alert stream holds %d events\n%v\nwant (one engine over the same records) %d\n%v", len(got), got, len(want), want)
 	}
@@ -318,4 +324,15 @@ func (d *failoverDevice) close() {
 		d.c.Disconnect(0)
 		d.c = nil
 	}
+}
+
+// missing returns the elements of want (sorted) not in got (sorted).
+func missing(want, got []string) []string {
+	var out []string
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(got, w); !ok {
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -70,7 +70,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	defer app.SpareFsyncProc()()
+	if !cfg.Cluster.Enabled() {
+		// A node of a cluster has no spool on its ingest path: NATS
+		// holds the records, and the spare P would only take CPU from
+		// the NATS servers a small cluster shares its machines with.
+		defer app.SpareFsyncProc()()
+	}
 	started := make(chan *app.App, 1)
 	a, err := app.New(app.Options{Config: cfg, Registry: reg, City: city, Alerting: settings, Logger: log,
 		Ready: func(a *app.App) { started <- a }})

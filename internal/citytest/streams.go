@@ -13,30 +13,60 @@ import (
 )
 
 // ReadStream reads every message stream holds now, in order. A fetch the
-// server leaves unanswered (an ordered consumer being recreated) is tried
-// again until ctx ends.
+// server leaves unanswered is tried again until ctx ends, and after two empty
+// fetches in a row the ordered consumer is made again from the next sequence:
+// one created while the JetStream meta leader changed can be lost by the
+// server, and its fetches then come back empty for good.
 func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg) error) error {
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	want := cons.CachedInfo().NumPending
-	for read := uint64(0); read < want; {
+	var want, read, next uint64
+	var cons jetstream.Consumer
+	empty := 0
+	for first := true; ; {
+		if cons == nil || empty >= 2 {
+			cfg := jetstream.OrderedConsumerConfig{}
+			if next > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, next
+			}
+			c, err := js.OrderedConsumer(ctx, stream, cfg)
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("read %s: %w", stream, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			cons, empty = c, 0
+			if first {
+				want, first = c.CachedInfo().NumPending, false
+			}
+		}
+		if read >= want {
+			return nil
+		}
 		b, err := cons.Fetch(int(min(want-read, 1024)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
+		n := 0
 		for m := range b.Messages() {
 			if err := fn(m); err != nil {
 				return err
 			}
+			if md, err := m.Metadata(); err == nil {
+				next = md.Sequence.Stream + 1
+			}
 			read++
+			n++
+		}
+		if n == 0 {
+			empty++
+		} else {
+			empty = 0
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("read %s: %d of %d messages: %w", stream, read, want, ctx.Err())
 		}
 	}
-	return nil
 }
 
 // EventIDs returns the de-duplication ids (Nats-Msg-Id) of every event in
