@@ -19,6 +19,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/paulmach/orb"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/urbanwatch/urbanwatch/config"
@@ -116,8 +117,8 @@ func BenchmarkMemoryPerThousandDevices(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// histogramTotals returns the count and sum of the app's histogram name.
-func histogramTotals(tb testing.TB, a *App, name string) (count, sum float64) {
+// appHistogram returns the app's histogram name.
+func appHistogram(tb testing.TB, a *App, name string) *dto.Histogram {
 	tb.Helper()
 	mfs, err := a.metrics.Gather()
 	if err != nil {
@@ -125,34 +126,28 @@ func histogramTotals(tb testing.TB, a *App, name string) (count, sum float64) {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			h := mf.GetMetric()[0].GetHistogram()
-			return float64(h.GetSampleCount()), h.GetSampleSum()
+			return mf.GetMetric()[0].GetHistogram()
 		}
 	}
 	tb.Fatalf("no histogram %s", name)
-	return 0, 0
+	return nil
+}
+
+// histogramTotals returns the count and sum of the app's histogram name.
+func histogramTotals(tb testing.TB, a *App, name string) (count, sum float64) {
+	h := appHistogram(tb, a, name)
+	return float64(h.GetSampleCount()), h.GetSampleSum()
 }
 
 // histogramOver returns how many observations of the app's histogram name
 // exceeded the smallest bucket bound at or above v.
 func histogramOver(tb testing.TB, a *App, name string, v float64) float64 {
-	tb.Helper()
-	mfs, err := a.metrics.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			h := mf.GetMetric()[0].GetHistogram()
-			for _, bk := range h.GetBucket() {
-				if bk.GetUpperBound() >= v {
-					return float64(h.GetSampleCount() - bk.GetCumulativeCount())
-				}
-			}
-			return 0
+	h := appHistogram(tb, a, name)
+	for _, bk := range h.GetBucket() {
+		if bk.GetUpperBound() >= v {
+			return float64(h.GetSampleCount() - bk.GetCumulativeCount())
 		}
 	}
-	tb.Fatalf("no histogram %s", name)
 	return 0
 }
 

@@ -296,6 +296,10 @@ func (c *gatedConn) writeSlow(rest []byte) {
 // resends every message it has no PUBACK for.
 func (c *gatedConn) fail() {
 	c.mu.Lock()
+	if c.failed {
+		c.mu.Unlock()
+		return // closed already
+	}
 	dropped := c.queue
 	c.failed, c.queue, c.draining = true, nil, false
 	c.mu.Unlock()

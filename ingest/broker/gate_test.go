@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,9 +204,10 @@ func (s *switchStore) Submit([]byte) ingest.Waiter {
 type closeWatch struct {
 	net.Conn
 	closed chan struct{}
+	once   sync.Once
 }
 
-func (c *closeWatch) Close() error { close(c.closed); return c.Conn.Close() }
+func (c *closeWatch) Close() error { c.once.Do(func() { close(c.closed) }); return c.Conn.Close() }
 
 // tcpPair returns the two ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (srv, dev net.Conn) {
@@ -225,6 +227,19 @@ func tcpPair(t *testing.T) (srv, dev net.Conn) {
 	}
 	t.Cleanup(func() { srv.Close(); dev.Close() })
 	return srv, dev
+}
+
+// acker returns a switchStore, an ingester over it and one acker shard, as
+// the tests of the acker share them.
+func acker(t *testing.T) (*switchStore, *ingest.Ingester, *ackers, prometheus.Counter) {
+	t.Helper()
+	st := &switchStore{}
+	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, in, newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"})),
+		prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
 }
 
 func gpsMessage(seq int) []byte {
@@ -248,13 +263,7 @@ func waitWrite(t *testing.T, rc *recordingConn, want []byte, what string) {
 // durable gets its PUBACK while another connection's earlier record is still
 // pending.
 func TestAckerOutOfOrderCommitsAcrossConnections(t *testing.T) {
-	st := &switchStore{}
-	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
-	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	st, in, acks, refused := acker(t)
 	a := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
 	b := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
 	ga := &gatedConn{Conn: a, refused: refused, acks: acks.assign()}
@@ -279,13 +288,7 @@ func TestAckerOutOfOrderCommitsAcrossConnections(t *testing.T) {
 // break while A still has a record in a later commit: B's PUBACK from the
 // completed commit must not wait for that later commit.
 func TestAckerFailedWriteDoesNotWaitForLaterCommits(t *testing.T) {
-	st := &switchStore{}
-	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
-	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	st, in, acks, refused := acker(t)
 	srv, dev := tcpPair(t)
 	dev.(*net.TCPConn).SetLinger(0)
 	dev.Close() // reset: the server's next write fails
@@ -325,13 +328,8 @@ func TestAckerDoesNotWaitForADeviceThatDoesNotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &switchStore{cur: make(chan struct{})}
-	in, err := ingest.New(ingest.Options{Devices: gateDevices{}, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acks := newAckers(1, prometheus.NewCounter(prometheus.CounterOpts{Name: "s"}))
-	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	st, in, acks, refused := acker(t)
+	st.cur = make(chan struct{})
 	ga := &gatedConn{Conn: srv, raw: raw, refused: refused, acks: acks.assign()}
 	other := &recordingConn{writes: make(chan []byte, 4), closed: make(chan struct{})}
 	gb := &gatedConn{Conn: other, refused: refused, acks: acks.assign()}
