@@ -2,6 +2,7 @@ package citytest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,69 +13,49 @@ import (
 	"github.com/urbanwatch/urbanwatch/telemetry"
 )
 
-// ReadStream reads every message stream holds now, in order. A fetch the
-// server leaves unanswered is tried again until ctx ends, and after two empty
-// fetches in a row the ordered consumer is made again from the next sequence:
-// one created while the JetStream meta leader changed can be lost by the
-// server, and its fetches then come back empty for good.
-func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg) error) error {
-	var want, read, next uint64
-	var cons jetstream.Consumer
-	empty := 0
-	for first := true; ; {
-		if cons == nil || empty >= 2 {
-			cfg := jetstream.OrderedConsumerConfig{}
-			if next > 0 {
-				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, next
-			}
-			c, err := js.OrderedConsumer(ctx, stream, cfg)
-			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("read %s: %w", stream, err)
-				}
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			cons, empty = c, 0
-			if first {
-				want, first = c.CachedInfo().NumPending, false
-			}
+// ReadStream reads every message stream holds now, in order, one by one by
+// sequence (a stream get, not a consumer: an ephemeral consumer created while
+// the JetStream meta leader changes can be lost by the server, and a test
+// would wait on it for good). A get that fails while a stream leader is being
+// elected is tried again until ctx ends.
+func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(*jetstream.RawStreamMsg) error) error {
+	var s jetstream.Stream
+	for {
+		var err error
+		if s, err = js.Stream(ctx, stream); err == nil {
+			break
 		}
-		if read >= want {
-			return nil
-		}
-		b, err := cons.Fetch(int(min(want-read, 1024)), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
-		n := 0
-		for m := range b.Messages() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := s.CachedInfo().State
+	for seq := st.FirstSeq; st.LastSeq > 0 && seq <= st.LastSeq; {
+		m, err := s.GetMsg(ctx, seq)
+		switch {
+		case err == nil:
 			if err := fn(m); err != nil {
 				return err
 			}
-			if md, err := m.Metadata(); err == nil {
-				next = md.Sequence.Stream + 1
-			}
-			read++
-			n++
-		}
-		if n == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("read %s: %d of %d messages: %w", stream, read, want, ctx.Err())
+			seq++
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			seq++ // deleted
+		case ctx.Err() != nil:
+			return fmt.Errorf("read %s at %d of %d: %w", stream, seq, st.LastSeq, err)
+		default:
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // EventIDs returns the de-duplication ids (Nats-Msg-Id) of every event in
 // the output stream, in stream order.
 func EventIDs(ctx context.Context, js jetstream.JetStream, stream string) ([]string, error) {
 	var ids []string
-	err := ReadStream(ctx, js, stream, func(m jetstream.Msg) error {
-		ids = append(ids, m.Headers().Get(jetstream.MsgIDHeader))
+	err := ReadStream(ctx, js, stream, func(m *jetstream.RawStreamMsg) error {
+		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
 		return nil
 	})
 	return ids, err
@@ -90,9 +71,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, city *co
 	if err != nil {
 		return nil, 0, err
 	}
-	err = ReadStream(ctx, js, stream, func(m jetstream.Msg) error {
+	err = ReadStream(ctx, js, stream, func(m *jetstream.RawStreamMsg) error {
 		var rec telemetry.Record
-		if err := rec.UnmarshalBinary(m.Data()); err != nil {
+		if err := rec.UnmarshalBinary(m.Data); err != nil {
 			return err
 		}
 		eng.Process(&rec)
