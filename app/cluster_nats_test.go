@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ func TestConnectNATSWithLoginAndTLS(t *testing.T) {
 	os.WriteFile(conf, fmt.Appendf(nil, "listen: 127.0.0.1:%d\nauthorization { user: uw, password: \"s3cret-pass\" }\n"+
 		"tls { cert_file: %q, key_file: %q, timeout: 2 }\n", port, certFile, keyFile), 0o600)
 	srv := exec.Command(testenv.NATSServerPath(t), "-c", conf)
-	var out lockedBuffer
+	var out testenv.SyncBuffer
 	srv.Stdout, srv.Stderr = &out, &out
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -84,7 +83,7 @@ func TestConnectNATSWithLoginAndTLS(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			var logs lockedBuffer
+			var logs testenv.SyncBuffer
 			nc, err := connectNATS(cfg.Cluster, zerolog.New(&logs))
 			if err != nil {
 				t.Fatal(err)
@@ -152,22 +151,4 @@ func writeTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 		}
 	}
 	return caFile, certFile, keyFile
-}
-
-// lockedBuffer is a strings.Builder safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -113,7 +112,7 @@ console: {users: users.yaml}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve", "-config", cfgPath, "-demo", "-demo-trucks", fmt.Sprint(simTrucks),
 		"-demo-rain-gauges", fmt.Sprint(simRain), "-demo-depth-points", fmt.Sprint(simDepth), "-demo-storm=false")
@@ -174,7 +173,7 @@ console: {users: users.yaml}
 	run := exec.Command(node, "--test", "--test-reporter=spec", "--test-concurrency=1", e2e)
 	run.Dir = e2e
 	run.Env = append(os.Environ(), "UW_URL="+base, "UW_HARNESS=http://"+ln.Addr().String(), "UW_SHOTS="+shots, "CHROMIUM="+chromium)
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	run.Stdout, run.Stderr = out, out
 	err = run.Run()
 	t.Logf("browser tests:\n%s", out.String())
@@ -264,23 +263,6 @@ func (h *harness) storm() error {
 			Rain: telemetry.RainReading{MM: 10, IntervalS: 60}})
 	}
 	return h.publish(h.city.Gauges[stormGauge].Device, recs)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func tail(s string, n int) string {

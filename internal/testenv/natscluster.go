@@ -70,7 +70,7 @@ type natsNode struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
-	out      *syncBuffer
+	out      *SyncBuffer
 	restarts int
 }
 
@@ -141,7 +141,7 @@ func (c *NATSCluster) start(i int) {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.out == nil {
-		nd.out = &syncBuffer{}
+		nd.out = &SyncBuffer{}
 	} else {
 		fmt.Fprintf(nd.out, "---- restart %d ----\n", nd.restarts)
 	}

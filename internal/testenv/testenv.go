@@ -60,7 +60,7 @@ func Influxd(t testing.TB) *influx.Managed {
 		}
 		t.Fatalf("testenv: %v", err)
 	}
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	m, err := influx.StartManaged(ctx, influx.ManagedOptions{
@@ -131,7 +131,7 @@ func StartMosquitto(t testing.TB, extraConf string) (addr string) {
 		t.Fatalf("testenv: write mosquitto config: %v", err)
 	}
 
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd := exec.Command(bin, "-c", path)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -205,19 +205,22 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, msg string) 
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's concurrent writes.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a process's
+// output, a logger written from many goroutines); String reads it whole.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
